@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# The full test run (what CI runs): notebooks and package in sync, notebooks clean, README in sync with
+# nbs/index.ipynb, every notebook's checks (nbdev_test, slow/gpu cells skipped), and pytest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export HF_HUB_OFFLINE=1 PYTHONHASHSEED=0 OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
+PY=.venv/bin/python
+fail() { echo "FAILED: $*"; exit 1; }
+echo "== nbdev_export leaves the package unchanged"
+.venv/bin/nbdev_export
+git diff --quiet -- robustclip_nb && [ -z "$(git status --porcelain -- robustclip_nb)" ] || { git status --porcelain -- robustclip_nb; fail "robustclip_nb/ is out of sync with nbs/: run nbdev_export and commit"; }
+echo "== nbdev_clean leaves the notebooks unchanged"
+.venv/bin/nbdev_clean
+git diff --quiet -- nbs || { git diff --stat -- nbs; fail "notebooks are not clean: run nbdev_clean and commit"; }
+echo "== README.md is generated from nbs/index.ipynb"
+$PY tools/readme.py --check || fail "README.md differs from nbs/index.ipynb: run python tools/readme.py"
+echo "== nbdev_test (one worker: parallel notebooks make torch threads fight on 2 cores)"
+( cd nbs && ../.venv/bin/nbdev_test --n_workers 1 --timing )
+echo "== pytest"
+$PY -m pytest -q tests
