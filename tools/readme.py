@@ -14,11 +14,14 @@ def render(nb_path=root/'nbs'/'index.ipynb') -> str:
         src = ''.join(c['source']).strip()
         if c['cell_type'] == 'markdown': parts.append(src)
         elif c['cell_type'] == 'code' and src and not src.startswith('#| hide'):
-            src = '\n'.join(l for l in src.splitlines() if not l.startswith('#|'))
-            parts.append(f'```python\n{src}\n```')
+            echo = '#| echo: false' not in src.splitlines()
             outs = [''.join(o.get('text', '')) or ''.join(o.get('data', {}).get('text/plain', '')) for o in c.get('outputs', [])]
             outs = [o.rstrip() for o in outs if o.strip()]
-            if outs: parts.append('```\n' + '\n'.join(outs) + '\n```')
+            if echo:
+                src = '\n'.join(l for l in src.splitlines() if not l.startswith('#|'))
+                parts.append(f'```python\n{src}\n```')
+                if outs: parts.append('```\n' + '\n'.join(outs) + '\n```')
+            elif outs: parts.append('\n'.join(outs))   # printed markdown (tables) goes in as it is
     return HEADER + '\n\n'.join(parts) + '\n'
 
 if __name__ == '__main__':
