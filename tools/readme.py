@@ -15,7 +15,7 @@ def render(nb_path=root/'nbs'/'index.ipynb') -> str:
         if c['cell_type'] == 'markdown': parts.append(src)
         elif c['cell_type'] == 'code' and src and not src.startswith('#| hide'):
             echo = '#| echo: false' not in src.splitlines()
-            outs = [''.join(o.get('text', '')) or ''.join(o.get('data', {}).get('text/plain', '')) for o in c.get('outputs', [])]
+            outs = [''.join(o.get('text', '')) or ''.join(o.get('data', {}).get('text/plain', '')) for o in c.get('outputs', []) if o.get('name') != 'stderr']
             outs = [o.rstrip() for o in outs if o.strip()]
             if echo:
                 src = '\n'.join(l for l in src.splitlines() if not l.startswith('#|'))
