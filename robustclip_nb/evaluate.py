@@ -106,7 +106,7 @@ def evaluate_classification(clip:CLIP, ds, # a ClassificationSet (images in [0,1
                 with torch.no_grad(): emb = clip.encode_image(x)
                 ta = _text_attack(clip, budget, text_generator, ZeroShotPromptCE(emb, y, clip.logit_scale.item()))
                 prompts = ta([template.format(c=c) for c in ds.classnames]).texts
-                with torch.no_grad(): pred = (clip.encode_image(x) @ clip.encode_text(prompts).t()).argmax(1)
+                with torch.no_grad(): pred = (emb @ clip.encode_text(prompts).t()).argmax(1)
             else:
                 mm = MultimodalAttack(clip, eps, norm, steps if steps is not None else 10, seed=seed,
                                       text_attack=_text_attack(clip, budget, text_generator, 'kl'))
@@ -136,12 +136,10 @@ def evaluate_retrieval(clip:CLIP, ds, # a CaptionSet (images, .captions, .img2tx
     if attack in ('text', 'multimodal'): info['budget'] = int(budget)
     captions, t2i = list(ds.captions), torch.as_tensor(ds.txt2img)
     scale = clip.logit_scale.item()
-    with torch.no_grad():
-        I = _embed_images(clip, ds, batch_size, progress, ds.name)
-        T = torch.cat([clip.encode_text(captions[i:i+batch_size]) for i in range(0, len(captions), batch_size)])
+    I = _embed_images(clip, ds, batch_size, progress, ds.name)
     if attack in ('text', 'multimodal'):
         captions = _text_attack(clip, budget, text_generator, TextImageSimilarity())(captions, I[t2i]).texts
-        with torch.no_grad(): T = torch.cat([clip.encode_text(captions[i:i+batch_size]) for i in range(0, len(captions), batch_size)])
+    with torch.no_grad(): T = torch.cat([clip.encode_text(captions[i:i+batch_size]) for i in range(0, len(captions), batch_size)])
     if attack in ('pgd', 'apgd-ce', 'multimodal') and eps > 0:
         name = 'pgd' if attack == 'multimodal' else attack
         atk = make_image_attack(name, clip, eps, norm, steps, objective=RetrievalCE(T, scale), seed=seed)
