@@ -28,7 +28,7 @@ class BaseRecipe:
                                                 'tuxpaint-captions': 0.17, 'gcompris-captions': 0.05, 'gcompris-categories': 0.03}) # train sets and their sampling weights
     no_flip:tuple=('mnist-5k', 'digits') # sources that must not be mirrored
     n_per_source:int|None=None # cap on training images per source (None: all)
-    train:dict=field(default_factory=lambda: dict(steps=1200, lr=1e-3, weight_decay=0.1, warmup_steps=100, betas=(0.9, 0.98), adam_eps=1e-6, ckpt_every=100, seed=0))
+    train:dict=field(default_factory=lambda: dict(steps=800, lr=1e-3, weight_decay=0.1, warmup_steps=80, betas=(0.9, 0.98), adam_eps=1e-6, ckpt_every=100, seed=0))
     batch_size:int=256
     version:int=1 # bump when the data preparation changes
 
