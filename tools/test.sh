@@ -15,6 +15,6 @@ git diff --quiet -- nbs || { git diff --stat -- nbs; fail "notebooks are not cle
 echo "== README.md is generated from nbs/index.ipynb"
 $PY tools/readme.py --check || fail "README.md differs from nbs/index.ipynb: run python tools/readme.py"
 echo "== nbdev_test (one worker: parallel notebooks make torch threads fight on 2 cores)"
-( cd nbs && ../.venv/bin/nbdev_test --n_workers 1 --timing )
+( cd nbs && ../.venv/bin/nbdev_test --n_workers 1 --timing --skip_folder_re '^(experiments$|[_.])' )
 echo "== pytest"
-$PY -m pytest -q tests
+$PY -m pytest -q --durations=8 tests
