@@ -12,6 +12,7 @@ from .data import load_dataset
 from .attacks import RetrievalCE, TextAttack
 from .evaluate import evaluate_classification
 from .methods import Method, register, TrainData, _as_trained
+from .zoo import multi_positive_ce
 
 # %% auto #0
 __all__ = ['PAPER_MMCOA', 'MODES', 'contrastive_ce', 'mmcoa_loss', 'MMCoA', 'multimodal_eval']
@@ -42,11 +43,9 @@ def contrastive_ce(img:torch.Tensor, # (B, D) image embeddings (normalised here)
     if inv.shape != (B,): raise RobustCLIPError(f"inv must have one text index per image, shape ({B},), got {tuple(inv.shape)}")
     if len(inv) and (inv.min() < 0 or inv.max() >= txt.shape[0]): raise RobustCLIPError("inv refers to texts that do not exist")
     if not multi_positive: txt, inv = txt[inv], torch.arange(B, device=img.device)
-    P = F.one_hot(inv, txt.shape[0]).t().float()                 # (U, B): positives of each text
-    if (P.sum(1) == 0).any(): raise RobustCLIPError("every text must be the text of at least one image (pass unique texts and inv)")
+    if (torch.bincount(inv, minlength=txt.shape[0]) == 0).any(): raise RobustCLIPError("every text must be the text of at least one image (pass unique texts and inv)")
     S = scale * F.normalize(img, dim=-1) @ F.normalize(txt, dim=-1).t()   # (B, U)
-    i2t = F.cross_entropy(S, inv)
-    t2i = -(P / P.sum(1, keepdim=True) * F.log_softmax(S.t(), dim=1)).sum(1).mean()
+    i2t, t2i = multi_positive_ce(S, inv)                         # the base model's loss terms (zoo)
     return i2t + t2i
 
 def mmcoa_loss(img:torch.Tensor|None, # (B, D) clean image embeddings phi(x) (None if lambda_t == 0)

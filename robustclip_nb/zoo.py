@@ -16,8 +16,9 @@ from .data import load_dataset, to_tensors
 from .train import TrainConfig, StepBatchSampler, fit
 
 # %% auto #0
-__all__ = ['OFFLINE_MODELS', 'BaseRecipe', 'recipe_hash', 'CaptionPool', 'make_batch_fn', 'multi_positive_clip_loss',
-           'offline_model_path', 'train_offline_model', 'offline_model', 'load_model', 'list_models']
+__all__ = ['OFFLINE_MODELS', 'BaseRecipe', 'recipe_hash', 'CaptionPool', 'make_batch_fn', 'multi_positive_ce',
+           'multi_positive_clip_loss', 'offline_model_path', 'train_offline_model', 'offline_model', 'load_model',
+           'list_models']
 
 # %% ../nbs/08_zoo.ipynb #bd21a73e
 @dataclass
@@ -94,14 +95,21 @@ def make_batch_fn(pool:CaptionPool, recipe:BaseRecipe):
         return x, pool.tokens[uniq], inv
     return batch
 
+def multi_positive_ce(S:torch.Tensor, # (B, U) scaled similarities of B images to U unique texts
+                      inv:torch.Tensor, # (B,) index of each image's text
+                     ) -> tuple:
+    "Image->text CE and multi-positive text->image CE (a text's positives are all images that carry it)."
+    l_i2t = F.cross_entropy(S, inv)
+    P = F.one_hot(inv, S.shape[1]).t().float()                # (U, B) positives per text
+    l_t2i = -(P / P.sum(1, keepdim=True) * F.log_softmax(S.t(), dim=1)).sum(1).mean()
+    return l_i2t, l_t2i
+
 def multi_positive_clip_loss(clip:CLIP, batch):
     "CLIP contrastive loss over deduplicated texts with multi-positive text->image targets."
     x, tok, inv = batch
     img, txt = clip.encode_image(x), clip.encode_text(tok)
     S = clip.logit_scale * img @ txt.t()                      # (B, U)
-    l_i2t = F.cross_entropy(S, inv)
-    P = F.one_hot(inv, txt.shape[0]).t().float()              # (U, B) positives per text
-    l_t2i = -(P / P.sum(1, keepdim=True) * F.log_softmax(S.t(), dim=1)).sum(1).mean()
+    l_i2t, l_t2i = multi_positive_ce(S, inv)
     acc = (S.argmax(1) == inv).float().mean()
     return 0.5 * (l_i2t + l_t2i), {'i2t_acc': acc.item(), 'logit_scale': clip.logit_scale.item()}
 
