@@ -17,3 +17,27 @@ def test_smoke_profile_runs_every_experiment(tmp_path):
         prov = json.loads((tmp_path / 'figs' / n / 'results.provenance.json').read_text())
         assert prov['params']['model'] == 'offline-nano' and 'wall_seconds' in prov
     assert not list(nbs.glob('*.ipynb.*')) and (tmp_path / 'runs' / 'smoke' / names[0] / f'{names[0]}.ipynb').exists()
+    check_contents(tmp_path / 'figs')
+
+def check_contents(figs):
+    "What each experiment's tidy results must contain (the smoke profile's settings)."
+    import pandas as pd
+    ft = pd.read_csv(figs / 'fare_tecoa' / 'results.csv')
+    assert {'offline-nano', 'tecoa-4', 'fare-4'} <= set(ft.method) and set(ft.attack) == {'none', 'pgd'}
+    ap = pd.read_csv(figs / 'advpt' / 'results.csv')
+    for m in ('clean-pt', 'advpt'):   # learned prompts are scored both ways, per dataset
+        assert set(ap[ap.method == m].attack) == {'none', 'pgd', 'pgd-transfer'} and set(ap[ap.method == m].dataset) == {'digits', 'gcompris-categories'}
+    syn = pd.read_csv(figs / 'advpt' / 'synergy.csv')
+    assert set(syn.defence) == {'none', 'bitdepth:4', 'jpeg:75'} and set(syn.attack) == {'none', 'pgd-bpda', 'pgd-transfer'}
+    mm = pd.read_csv(figs / 'mmcoa' / 'results.csv')
+    main = mm[mm.sweep.isna()]
+    assert set(main.method) == {'vanilla', 'mmcoa-image', 'mmcoa-text', 'mmcoa-multimodal'}
+    assert (main.groupby(['method', 'dataset']).threat.apply(set) == {'clean', 'image', 'text', 'multimodal'}).all()
+    assert sorted(mm[mm.sweep.notna()].n_classes.unique()) == [2, 10]
+    al = pd.read_csv(figs / 'advlora' / 'results.csv')
+    assert set(al.group) == {'adaptation', 'rank', 'eps', 'variant'}
+    ret = al[al.metric.str.contains('@')]
+    assert {f'{d}_R@{k}' for d in ('i2t', 't2i') for k in (1, 5, 10)} == set(ret.metric) and set(ret.attack) == {'none', 'pgd'}
+    p = al.groupby('method').trainable_params.first()
+    assert p['LoRA (adversarial)'] < p['full FT (adversarial)'] and p['AdvLoRA r=1'] < p['AdvLoRA r=2'] and p['vanilla'] == 0
+    assert ((al.value >= 0) & (al.value <= 1)).all()

@@ -12,7 +12,7 @@ def render(nb_path=root/'nbs'/'index.ipynb') -> str:
     parts = []
     for c in nb['cells']:
         src = ''.join(c['source']).strip()
-        if c['cell_type'] == 'markdown': parts.append(src)
+        if c['cell_type'] == 'markdown': parts.append(src.replace('](../figures/', '](figures/'))   # image links relative to the repo root
         elif c['cell_type'] == 'code' and src and not src.startswith('#| hide'):
             echo = '#| echo: false' not in src.splitlines()
             outs = [''.join(o.get('text', '')) or ''.join(o.get('data', {}).get('text/plain', '')) for o in c.get('outputs', []) if o.get('name') != 'stderr']
