@@ -93,7 +93,7 @@ def evaluate_classification(clip:CLIP, ds, # a ClassificationSet (images in [0,1
     clf = classifier if classifier is not None else zero_shot_classifier(clip, ds.classnames, ds.templates)
     clf.eval()
     info = {'attack': 'custom' if custom else attack, 'eps': eps, 'norm': norm,
-            'steps': (steps if steps is not None else IMAGE_ATTACKS.get(attack, 0)) if not custom else (steps or 0)}
+            'steps': (steps if steps is not None else IMAGE_ATTACKS.get(attack, 10 if attack == 'multimodal' else 0)) if not custom else (steps or 0)}
     template = ds.templates[0]
     if attack in ('text', 'multimodal'):
         info['budget'] = int(budget)
@@ -108,8 +108,11 @@ def evaluate_classification(clip:CLIP, ds, # a ClassificationSet (images in [0,1
                 prompts = ta([template.format(c=c) for c in ds.classnames]).texts
                 with torch.no_grad(): pred = (emb @ clip.encode_text(prompts).t()).argmax(1)
             else:
+                # the text step is the label-aware `text` attack above (a multimodal attack at least as strong as either part),
+                # then PGD against the adversarial prompts
+                with torch.no_grad(): emb = clip.encode_image(x)
                 mm = MultimodalAttack(clip, eps, norm, steps if steps is not None else 10, seed=seed,
-                                      text_attack=_text_attack(clip, budget, text_generator, 'kl'))
+                                      text_attack=_text_attack(clip, budget, text_generator, ZeroShotPromptCE(emb, y, clip.logit_scale.item())))
                 xa, tres = mm.classification(x, y, ds.classnames, template)
                 with torch.no_grad(): pred = (clip.encode_image(xa) @ clip.encode_text(tres.texts).t()).argmax(1)
             ok = pred == y
