@@ -298,6 +298,20 @@ def test_multimodal_classification_both_orders(clip):
         assert MultimodalAttack(clip, order=order).config()['order'] == order
 
 
+def test_multimodal_evaluation_at_least_as_strong_as_text_alone():
+    "evaluate_classification's multimodal attack starts from the text attack's prompts, then attacks the images."
+    from robustclip_nb.data import load_dataset
+    from robustclip_nb.evaluate import evaluate_classification
+    from robustclip_nb.zoo import load_model
+    clip = load_model('offline-nano')
+    ds = load_dataset('digits', split='test', image_size=clip.image_size, n=48, seed=0)
+    ds.templates = ds.templates[:1]
+    acc = {'none': evaluate_classification(clip, ds)[0], 'text': evaluate_classification(clip, ds, 'text')[0],
+           'multimodal': evaluate_classification(clip, ds, 'multimodal', eps=4 / 255, steps=3)[0]}
+    assert acc['multimodal']['value'] <= acc['text']['value'] <= acc['none']['value']
+    assert acc['multimodal']['value'] < acc['none']['value'] and acc['multimodal']['steps'] == 3
+
+
 # ---------- agreement with the reference semantics (torchattacks / auto-attack) ----------
 
 def test_at_least_as_strong_as_torchattacks():
