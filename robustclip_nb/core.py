@@ -19,13 +19,15 @@ class RobustCLIPError(ValueError):
     "A user-facing error: bad input, unknown name, missing file; the message says how to fix it."
 
 # %% ../nbs/00_core.ipynb #027e893d
-def parse_eps(eps, # a float in [0,1] pixel units, or a string such as '4/255', '0.0157', '0'
+def parse_eps(eps, # a float in [0,1] pixel units, or a string such as '4/255', '0.5/255', '0.0157', '0'
               norm:str='linf', # 'linf' or 'l2'
              ) -> float:
     "Parse and validate a perturbation radius given in [0,1] pixel units."
     if isinstance(eps, str):
         s = eps.strip()
-        try: v = float(Fraction(s)) if '/' in s else float(s)
+        try:
+            num, _, den = s.partition('/')
+            v = float(Fraction(num.strip()) / Fraction(den.strip())) if den else float(s)
         except (ValueError, ZeroDivisionError): raise RobustCLIPError(f"cannot parse eps={eps!r}: use a number in [0,1] pixel units or a fraction such as 4/255")
     elif isinstance(eps, (int, float, np.floating, np.integer)) and not isinstance(eps, bool): v = float(eps)
     else: raise RobustCLIPError(f"eps must be a number or a string such as '4/255', got {type(eps).__name__}")

@@ -15,7 +15,7 @@ from .core import RobustCLIPError, set_seed, get_device
 
 # %% auto #0
 __all__ = ['TrainConfig', 'lr_at', 'StepBatchSampler', 'trainable_state', 'save_checkpoint', 'latest_checkpoint',
-           'load_checkpoint', 'make_optimizer', 'dist_info', 'fit']
+           'load_checkpoint', 'make_optimizer', 'dist_info', 'set_grad_checkpointing', 'train_step', 'fit']
 
 # %% ../nbs/07_train.ipynb #6aba53fb
 @dataclass
@@ -34,6 +34,7 @@ class TrainConfig:
     grad_accum:int=1 # micro-batches per optimizer step
     max_grad_norm:float|None=None # gradient clipping
     bf16:bool=True # bf16 autocast (used on CUDA only)
+    grad_checkpointing:bool=False # recompute transformer blocks in the backward: less activation memory, more compute
     log_every:int=1 # write a metrics row every N steps
     ckpt_every:int=50 # checkpoint every N steps (and at the end)
     seed:int=0 # RNG seed
@@ -166,6 +167,42 @@ def _read_log(path, upto:int|None=None) -> list[dict]:
     rows = [json.loads(l) for l in Path(path).read_text().splitlines() if l.strip()]
     return [r for r in rows if upto is None or r['step'] <= upto]
 
+def set_grad_checkpointing(model:nn.Module, # any model holding open_clip transformers
+                           enable:bool=True, # on or off
+                          ) -> int:
+    "Turn activation checkpointing of every open_clip transformer inside `model` on or off; returns how many were switched."
+    towers = [m for m in model.modules() if isinstance(getattr(m, 'grad_checkpointing', None), bool)]
+    if enable and not towers: raise RobustCLIPError(f"{type(model).__name__} has no transformer that supports gradient checkpointing")
+    for m in towers: m.grad_checkpointing = bool(enable)
+    return len(towers)
+
+def train_step(model:nn.Module, loss_fn:Callable, batch, # model, (model, batch) -> loss or (loss, metrics), batch on the device
+               opt, # the optimizer
+               amp:bool=False, # bf16 autocast
+               grad_accum:int=1, max_grad_norm:float|None=None, # micro-batches; gradient clipping
+               run=None, world:int=1, # DDP wrapper of (model, loss_fn) and world size, when distributed
+              ) -> tuple[float, dict]:
+    "One optimizer step: forward/backward over `grad_accum` micro-batches, clip, step. Returns (mean loss, mean metrics); a non-finite loss skips the update."
+    dev = next(model.parameters()).device
+    micro = _split(batch, grad_accum)
+    tot, mets = torch.zeros((), device=dev), {}
+    for mb in micro:
+        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=amp):
+            res = run(mb) if run is not None else loss_fn(model, mb)
+        loss, m = res if isinstance(res, tuple) else (res, {})
+        (loss / len(micro)).backward()
+        tot += loss.detach().float() / len(micro)
+        for k, v in m.items(): mets[k] = mets.get(k, 0.0) + float(v) / len(micro)
+    tot = _all_mean(tot, world).item()
+    if world > 1 and mets:
+        vals = _all_mean(torch.tensor(list(mets.values()), dtype=torch.float64, device=dev), world).tolist()
+        mets = dict(zip(mets, vals))
+    if not math.isfinite(tot):
+        opt.zero_grad(set_to_none=True); return tot, mets
+    if max_grad_norm: torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], max_grad_norm)
+    opt.step(); opt.zero_grad(set_to_none=True)
+    return tot, mets
+
 def fit(model:nn.Module, # model whose requires_grad parameters are trained
         loss_fn:Callable, # (model, batch) -> loss or (loss, metrics dict)
         data, # map-style Dataset, or a function step -> batch
@@ -202,47 +239,37 @@ def fit(model:nn.Module, # model whose requires_grad parameters are trained
     elif callable(data): get = data
     else: raise RobustCLIPError("data must be a torch Dataset or a function step -> batch")
     use_amp = cfg.bf16 and dev.type == 'cuda'
+    if cfg.grad_checkpointing: set_grad_checkpointing(model, True)
     model.train()
     run = None
     if world > 1:   # DistributedDataParallel: each rank computes its shard of every batch, gradients are averaged
         from torch.nn.parallel import DistributedDataParallel as DDP
         run = DDP(_LossModule(model, loss_fn), device_ids=[dev.index] if dev.type == 'cuda' else None)
-    bar = tqdm(total=cfg.steps, initial=start, disable=not progress or rank != 0, desc='train', dynamic_ncols=True)
-    t0 = time.time()
-    with open(log_path, 'a') if rank == 0 else open(os.devnull, 'w') as log:
-        for step in range(start, cfg.steps):
-            for g in opt.param_groups: g['lr'] = lr_at(step, cfg)
-            batch = _to(get(step), dev)
-            if world > 1: batch = _split(batch, world)[rank]
-            micro = _split(batch, cfg.grad_accum)
-            tot, mets = torch.zeros((), device=dev), {}
-            for mb in micro:
-                with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=use_amp):
-                    res = run(mb) if run is not None else loss_fn(model, mb)
-                loss, m = res if isinstance(res, tuple) else (res, {})
-                (loss / len(micro)).backward()
-                tot += loss.detach().float() / len(micro)
-                for k, v in m.items(): mets[k] = mets.get(k, 0.0) + float(v) / len(micro)
-            tot = _all_mean(tot, world).item()
-            if world > 1 and mets:
-                vals = _all_mean(torch.tensor(list(mets.values()), dtype=torch.float64, device=dev), world).tolist()
-                mets = dict(zip(mets, vals))
-            if not math.isfinite(tot):
-                opt.zero_grad(set_to_none=True)
-                raise RobustCLIPError(f"non-finite loss {tot} at step {step}; the last good checkpoint is {latest_checkpoint(out)}")
-            if cfg.max_grad_norm: torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], cfg.max_grad_norm)
-            opt.step(); opt.zero_grad(set_to_none=True)
-            done = step + 1
-            if done % cfg.log_every == 0 or done == cfg.steps:
-                row = {'step': done, 'lr': opt.param_groups[0]['lr'], 'loss': tot, **mets, 'seconds': round(time.time() - t0, 3)}
-                log.write(json.dumps(row) + '\n'); log.flush(); rows.append(row)
-                for h in hooks: h(done, model, row)
-                bar.set_postfix(loss=f'{tot:.4f}')
-            if done % cfg.ckpt_every == 0 or done == cfg.steps:
-                if rank == 0: save_checkpoint(out, done, model, opt)
-                if world > 1: torch.distributed.barrier()
-            bar.update(1)
-    bar.close(); model.eval()
+    try:
+        bar = tqdm(total=cfg.steps, initial=start, disable=not progress or rank != 0, desc='train', dynamic_ncols=True)
+        t0 = time.time()
+        with open(log_path, 'a') if rank == 0 else open(os.devnull, 'w') as log:
+            for step in range(start, cfg.steps):
+                for g in opt.param_groups: g['lr'] = lr_at(step, cfg)
+                batch = _to(get(step), dev)
+                if world > 1: batch = _split(batch, world)[rank]
+                tot, mets = train_step(model, loss_fn, batch, opt, use_amp, cfg.grad_accum, cfg.max_grad_norm, run, world)
+                if not math.isfinite(tot):
+                    raise RobustCLIPError(f"non-finite loss {tot} at step {step}; the last good checkpoint is {latest_checkpoint(out)}")
+                done = step + 1
+                if done % cfg.log_every == 0 or done == cfg.steps:
+                    row = {'step': done, 'lr': opt.param_groups[0]['lr'], 'loss': tot, **mets, 'seconds': round(time.time() - t0, 3)}
+                    log.write(json.dumps(row) + '\n'); log.flush(); rows.append(row)
+                    for h in hooks: h(done, model, row)
+                    bar.set_postfix(loss=f'{tot:.4f}')
+                if done % cfg.ckpt_every == 0 or done == cfg.steps:
+                    if rank == 0: save_checkpoint(out, done, model, opt)
+                    if world > 1: torch.distributed.barrier()
+                bar.update(1)
+        bar.close()
+    finally:
+        model.eval()
+        if cfg.grad_checkpointing: set_grad_checkpointing(model, False)
     return pd.DataFrame(rows)
 
 def _to(b, dev):
