@@ -57,6 +57,7 @@ def parse(argv=None):
     p.add_argument('--pgd-steps', type=int, default=None, help='PGD iterations (default 10; 2 in CPU mode)')
     p.add_argument('--apgd-steps', type=int, default=None, help='APGD iterations (default 100; 4 in CPU mode)')
     p.add_argument('--timed-steps', type=int, default=None, help='timed training steps after one warm-up (default 3; 1 in CPU mode)')
+    p.add_argument('--train-plan', default='paper', choices=['paper', 'memory'], help="'paper': the papers' batch sizes; 'memory': TeCoA vs AdvLoRA memory at batch 32 and with checkpointing at 128")
     p.add_argument('--threads', type=int, default=2, help='torch CPU threads in CPU mode')
     a = p.parse_args(argv)
     a.sections = [s.strip() for s in a.sections.split(',') if s.strip()]
@@ -137,9 +138,10 @@ def environment(b:Bench) -> dict:
     for pkg in ('torch', 'torchvision', 'open_clip_torch', 'peft', 'torchattacks', 'numpy'):
         try: vers[pkg] = md.version(pkg)
         except md.PackageNotFoundError: vers[pkg] = None
-    try: commit = subprocess.run(['git', 'rev-parse', 'HEAD'], capture_output=True, text=True, timeout=10, cwd=Path(__file__).parent).stdout.strip() or None
-    except Exception: commit = None
-    commit = commit or os.environ.get('GIT_COMMIT')     # the device machine gets the working tree without .git
+    commit = os.environ.get('GIT_COMMIT')     # set it where the tree travels without (or with a stale) .git
+    if not commit:
+        try: commit = subprocess.run(['git', 'rev-parse', 'HEAD'], capture_output=True, text=True, timeout=10, cwd=Path(__file__).parent).stdout.strip() or None
+        except Exception: commit = None
     env = dict(versions=vers, python=platform.python_version(), git_commit=commit, cuda=torch.version.cuda,
                device=torch.cuda.get_device_name(0) if b.cuda else f'cpu ({os.cpu_count()} cores, {torch.get_num_threads()} threads)')
     if b.cuda:
@@ -216,7 +218,7 @@ def train_case(b:Bench, base, arch:str, method:str, batch:int, classes:int, ckpt
     if method == 'advpt': m.eps = parse_eps('8/255')
     n_steps = 1 + b.a.timed_steps
     data = _train_data(batch * n_steps, base.image_size, classes, batch)
-    if b.cuda: torch.cuda.empty_cache(); torch.cuda.reset_peak_memory_stats()
+    if b.cuda: torch.cuda.empty_cache(); torch.cuda.reset_peak_memory_stats(); mem0 = torch.cuda.memory_allocated()
     model = m.setup(copy.deepcopy(base), data, m.eps).to(b.dev)
     rec = dict(model=arch, method=method, batch=batch, classes=classes, grad_checkpointing=ckpt, attack_steps=None if method == 'advpt' else steps_attack,
                trainable_params=sum(p.numel() for p in model.parameters() if p.requires_grad))
@@ -244,8 +246,11 @@ def train_case(b:Bench, base, arch:str, method:str, batch:int, classes:int, ckpt
         flops = TRAIN_FLOPS[method] * vit_flops(arch) * batch
     rec.update(tflop_per_step=sig(flops / 1e12), tflops=sig(flops / t / 1e12))
     if b.cuda:
-        rec.update(mfu=round(flops / t / 1e12 / b.peak_tflops, 4), peak_mem_gb=round(torch.cuda.max_memory_allocated() / 2**30, 2),
-                   resident_mem_gb=round(base_mem / 2**30, 2))
+        # peak_mem_gb: what this training needs on top of what was resident before it (other sections' frozen models):
+        # its model copy (and FARE's frozen original), gradients, optimizer state and activations
+        peak = torch.cuda.max_memory_allocated()
+        rec.update(mfu=round(flops / t / 1e12 / b.peak_tflops, 4), peak_mem_gb=round((peak - mem0) / 2**30, 2),
+                   resident_mem_gb=round((base_mem - mem0) / 2**30, 2), peak_total_gb=round(peak / 2**30, 2))
     b.add('train', **rec)
     del model, opt, m
     if b.cuda: torch.cuda.empty_cache()
@@ -253,6 +258,10 @@ def train_case(b:Bench, base, arch:str, method:str, batch:int, classes:int, ckpt
 def sec_train(b:Bench):
     print('[train] one training step with PGD inside (bf16 autocast, as the training loop on a GPU)', flush=True)
     if b.a.cpu: plan = [('robustclip-vit-nano', 8, 10, [('fare', False), ('tecoa', False), ('advlora', False), ('tecoa', True), ('advlora', True), ('advpt', False)])]
+    elif b.a.train_plan == 'memory':
+        plan = [('ViT-L-14', 32, 1000, [('tecoa', False), ('advlora', False)]),
+                ('ViT-L-14', 128, 1000, [('tecoa', True), ('advlora', True)]),
+                ('ViT-B-16', 32, 1000, [('tecoa', False), ('advlora', False)])]
     else: plan = [('ViT-L-14', 128, 1000, [('fare', False), ('tecoa', False), ('advlora', False)]),
                   ('ViT-B-16', 128, 1000, [('tecoa', False), ('advlora', False), ('tecoa', True), ('advlora', True)]),
                   ('ViT-B-16', 32, 1000, [('advpt', False)])]
@@ -403,12 +412,11 @@ def summary(b:Bench) -> str:
             name = f"{r['model']} {r['method']} b{r['batch']}" + (' ckpt' if r['grad_checkpointing'] else '')
             mfu = f"{r['mfu']:.1%}" if r.get('mfu') is not None else '-'
             lines.append(f"{name:48} {r['img_per_s']:>8} {r['step_s']:>7} {r['tflops']:>8} {mfu:>6} {r.get('peak_mem_gb', '-'):>8}")
-        for arch in sorted({r['model'] for r in rows('train')}):
-            for ck in (False, True):
-                full = [r for r in rows('train') if r['model'] == arch and r['method'] == 'tecoa' and r['grad_checkpointing'] == ck and 'peak_mem_gb' in r]
-                lora = [r for r in rows('train') if r['model'] == arch and r['method'] == 'advlora' and r['grad_checkpointing'] == ck and 'peak_mem_gb' in r]
-                if full and lora:
-                    lines.append(f"  {arch}{' ckpt' if ck else ''}: AdvLoRA peak memory / full fine-tuning (TeCoA) = {lora[0]['peak_mem_gb'] / full[0]['peak_mem_gb']:.2f}")
+        for arch, bs, ck in sorted({(r['model'], r['batch'], r['grad_checkpointing']) for r in rows('train')}):
+            pick = lambda m: [r for r in rows('train') if (r['model'], r['batch'], r['grad_checkpointing'], r['method']) == (arch, bs, ck, m) and 'peak_mem_gb' in r]
+            full, lora = pick('tecoa'), pick('advlora')
+            if full and lora:
+                lines.append(f"  {arch} b{bs}{' ckpt' if ck else ''}: AdvLoRA peak memory / full fine-tuning (TeCoA) = {lora[0]['peak_mem_gb'] / full[0]['peak_mem_gb']:.2f}")
     if rows('attacks') or rows('sdpa') or rows('compile'):
         lines.append(f"\n{'attack':60} {'img/s':>9} {'robust acc':>10}")
         for r in rows('attacks') + rows('sdpa') + rows('compile'):
