@@ -34,7 +34,7 @@ forward of one image. Per training image (model FLOPs; recomputation under check
 MFU = FLOPs per step / step time / the bf16 matmul rate measured in `peak`.
 
 Usage:
-  python benchmarks/gpu.py --out benchmarks/results/gpu.json      # on a GPU: about 5 minutes on an H200
+  python benchmarks/gpu.py --out figures/benchmarks/gpu_h200.json   # on a GPU: about 5 minutes on an H200
   python benchmarks/gpu.py --cpu --out /tmp/gpu_cpu.json           # CPU mode: tiny shapes, same code (the tests run it)
 """
 import os, sys, json, time, copy, math, argparse, platform, tempfile, traceback, subprocess
