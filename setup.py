@@ -1,6 +1,17 @@
 """Package set-up driven by nbdev's settings.ini (nbdev 2 layout)."""
 from configparser import ConfigParser
-import setuptools, shlex
+import setuptools, shlex, shutil
+from pathlib import Path
+from setuptools.command.build_py import build_py
+
+class BuildPyWithExperiments(build_py):
+    "Also copy the experiment notebooks (nbs/experiments/*.ipynb) into the package, so `robustclip run` works from a wheel."
+    def run(self):
+        super().run()
+        src = Path(__file__).parent/'nbs'/'experiments'
+        if src.is_dir():
+            dst = Path(self.build_lib)/'robustclip_nb'/'experiments'; dst.mkdir(parents=True, exist_ok=True)
+            for nb in sorted(src.glob('*.ipynb')): shutil.copy2(nb, dst/nb.name)
 
 config = ConfigParser(delimiters=['='])
 config.read('settings.ini', encoding='utf-8')
@@ -16,6 +27,7 @@ py_versions = '3.10 3.11 3.12'.split()
 
 requirements = shlex.split(cfg.get('requirements', ''))
 dev_requirements = shlex.split(cfg.get('dev_requirements', ''))
+samples_requirements = shlex.split(cfg.get('samples_requirements', ''))
 min_python = cfg['min_python']
 entry_points = {'console_scripts': cfg.get('console_scripts', '').split()}
 
@@ -32,7 +44,8 @@ setuptools.setup(
     package_data={'robustclip_nb': ['model_configs/*.json', 'profiles/*.json']},
     include_package_data=True,
     install_requires=requirements,
-    extras_require={'dev': dev_requirements},
+    extras_require={'dev': dev_requirements, 'samples': samples_requirements},
+    cmdclass={'build_py': BuildPyWithExperiments},
     python_requires='>=' + cfg['min_python'],
     long_description=open('README.md', encoding='utf-8').read(),
     long_description_content_type='text/markdown',

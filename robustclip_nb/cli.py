@@ -7,7 +7,8 @@ from __future__ import annotations
 import sys, json, argparse, time
 from pathlib import Path
 import pandas as pd
-from .core import RobustCLIPError, parse_eps, results_frame, save_results, set_seed, write_provenance
+from .core import (RobustCLIPError, parse_eps, check_norm, results_frame, save_results, set_seed, write_provenance,
+                                check_out_file, check_out_dir, RESULT_FORMATS)
 
 # %% auto #0
 __all__ = ['expand_datasets', 'cmd_eval', 'cmd_models', 'cmd_datasets', 'cmd_base', 'parse_sets', 'cmd_train', 'cmd_run',
@@ -19,6 +20,35 @@ def _positive_int(s):
     except ValueError: raise argparse.ArgumentTypeError(f"expected a positive integer, got {s!r}")
     if v <= 0: raise argparse.ArgumentTypeError(f"expected a positive integer, got {s!r}")
     return v
+
+def _seed(s):
+    try: v = int(s)
+    except ValueError: raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {s!r}")
+    if v < 0: raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {s!r}")
+    return v
+
+def _positive_float(s):
+    try: v = float(s)
+    except ValueError: raise argparse.ArgumentTypeError(f"expected a positive number, got {s!r}")
+    if not (v > 0 and v < float('inf')): raise argparse.ArgumentTypeError(f"expected a positive number, got {s!r}")
+    return v
+
+class _Parser(argparse.ArgumentParser):
+    "argparse, but a usage error is one line (and exit 2), like every other error of the CLI."
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+def _check_root(root):
+    if root is not None and not Path(root).expanduser().exists(): raise RobustCLIPError(f"--root {root!r} does not exist")
+
+def _check_datasets(names, split=None):
+    "Known dataset names (and, if given, a split each of them has)."
+    from robustclip_nb.data import DATASETS
+    unknown = [d for d in names if d not in DATASETS]
+    if unknown: raise RobustCLIPError(f"unknown dataset {unknown[0]!r}; known: {', '.join(DATASETS)}")
+    if split is not None:
+        bad = [d for d in names if split not in DATASETS[d]['splits']]
+        if bad: raise RobustCLIPError(f"dataset {bad[0]!r} has no split {split!r}; it has {', '.join(DATASETS[bad[0]]['splits'])}")
 
 def _split_list(vals):
     return [v for x in vals for v in str(x).split(',') if v]
@@ -37,15 +67,14 @@ def expand_datasets(names:list[str]) -> list[str]:
 def cmd_eval(a) -> pd.DataFrame:
     "Evaluate a model on datasets; prints and returns tidy records."
     from robustclip_nb.zoo import load_model
-    from robustclip_nb.data import load_dataset, DATASETS
     from robustclip_nb.evaluate import evaluate
     names = expand_datasets(_split_list(a.dataset))
-    unknown = [d for d in names if d not in DATASETS]
-    if unknown: raise RobustCLIPError(f"unknown dataset {unknown[0]!r}; known: {', '.join(DATASETS)}")
-    set_seed(a.seed); t0 = time.time()
+    _check_datasets(names, a.split); _check_root(a.root)
+    if a.out: check_out_file(a.out, RESULT_FORMATS, '--out')          # fail now, not after the evaluation
+    if a.eps is None and a.attack not in ('none', 'text'): raise RobustCLIPError(f"--attack {a.attack} needs --eps (e.g. --eps 4/255; --eps 0 is allowed)")
     eps_list = [parse_eps(e, a.norm) for e in _split_list(a.eps)] if a.eps else [0.0]
-    if a.attack not in ('none', 'text') and not any(eps_list): raise RobustCLIPError(f"--attack {a.attack} needs --eps (e.g. --eps 4/255)")
     if a.attack == 'none' and any(eps_list): raise RobustCLIPError("--eps needs an --attack (e.g. --attack aa)")
+    set_seed(a.seed); t0 = time.time()
     clip = load_model(a.model, pretrained=a.pretrained, device=a.device)
     kw = dict(steps=a.steps, norm=a.norm, budget=a.budget, text_generator=a.text_generator, batch_size=a.batch_size)
     df = evaluate(clip, names, attacks=(a.attack,), eps_list=eps_list, n=a.n, split=a.split, root=a.root, seed=a.seed,
@@ -91,17 +120,20 @@ def cmd_train(a):
     "Train a defence with the shared loop; writes weights and records to --out (resumes an interrupted run)."
     from robustclip_nb.methods import train_method, evaluate_defence, OFFLINE_EVAL
     t0 = time.time()
+    check_out_dir(a.out, '--out'); _check_root(a.root); _check_datasets([a.dataset], 'train')
+    hp = parse_sets(a.set)
+    if a.eval:      # checked before training, not after it
+        eval_names = expand_datasets(_split_list(a.eval_dataset)) if a.eval_dataset else list(OFFLINE_EVAL['datasets'])
+        _check_datasets(eval_names, 'test')
+        eval_eps = [parse_eps(e) for e in (_split_list(a.eval_eps) if a.eval_eps else OFFLINE_EVAL['eps_list'])]
     cfg = {'ckpt_every': a.ckpt_every} if a.ckpt_every else {}
     tm = train_method(a.method, a.model, a.dataset, eps=a.eps, steps=a.steps, lr=a.lr, batch_size=a.batch_size, out=a.out,
-                      n_train=a.n_train, seed=a.seed, device=a.device, progress=not a.quiet, root=a.root, train_cfg=cfg,
-                      **parse_sets(a.set))
+                      n_train=a.n_train, seed=a.seed, device=a.device, progress=not a.quiet, root=a.root, train_cfg=cfg, **hp)
     keys = ('label', 'method', 'model', 'dataset', 'eps_255', 'steps', 'trainable_params', 'total_params', 'train_seconds', 'peak_memory_mb')
     print(json.dumps({k: tm.info.get(k) for k in keys}))
     print(f'run directory: {tm.run_dir}')
     if a.eval:
-        names = expand_datasets(_split_list(a.eval_dataset)) if a.eval_dataset else list(OFFLINE_EVAL['datasets'])
-        df = evaluate_defence(tm, names, eps_list=_split_list(a.eval_eps) if a.eval_eps else OFFLINE_EVAL['eps_list'],
-                              n=a.eval_n, transfer=a.transfer, progress=not a.quiet)
+        df = evaluate_defence(tm, eval_names, eps_list=eval_eps, n=a.eval_n, transfer=a.transfer, progress=not a.quiet)
         out = Path(tm.run_dir)/'results.csv'
         save_results(df, out); write_provenance(out, {k: v for k, v in vars(a).items() if k != 'func'}, started=t0)
         print(df.to_string(index=False)); print(f'wrote {out}')
@@ -110,6 +142,7 @@ def cmd_train(a):
 def cmd_run(a):
     "Run experiment notebooks of a profile with papermill; non-zero exit if any failed."
     from robustclip_nb.runner import run_experiments, load_profile, list_profiles
+    check_out_dir(a.out, '--out'); check_out_dir(a.figures_dir, '--figures-dir')
     if a.list:
         for n in list_profiles(): p = load_profile(n); print(f"{n}: {p['description']}\n    experiments: {', '.join(p['experiments'])}")
         return None
@@ -131,15 +164,15 @@ def cmd_methods(a):
 
 def build_parser() -> argparse.ArgumentParser:
     "The `robustclip` argument parser with its sub-commands."
-    p = argparse.ArgumentParser(prog='robustclip', description='Adversarially robust CLIP: evaluation and training from the shell.')
-    sub = p.add_subparsers(dest='command', required=True)
+    p = _Parser(prog='robustclip', description='Adversarially robust CLIP: evaluation and training from the shell.')
+    sub = p.add_subparsers(dest='command', required=True, parser_class=_Parser)
     e = sub.add_parser('eval', help='zero-shot / retrieval evaluation of a model', description='Evaluate a model; prints and writes tidy result records.')
     e.add_argument('--model', default='offline-base', help="'offline-base', an open_clip name, 'hf-hub:ORG/REPO' or a config .json")
     e.add_argument('--pretrained', default=None, help="pretrained tag (e.g. openai) or checkpoint file")
     e.add_argument('--dataset', action='append', required=True, help="dataset name(s); repeat or comma-separate; 'offline' = every offline set")
     e.add_argument('--split', default='test'); e.add_argument('--root', default=None, help='data root for datasets with files on disk')
     e.add_argument('--n', type=_positive_int, default=None, help='evaluate on a seeded subset of n items')
-    e.add_argument('--batch-size', type=_positive_int, default=256); e.add_argument('--seed', type=int, default=0)
+    e.add_argument('--batch-size', type=_positive_int, default=256); e.add_argument('--seed', type=_seed, default=0)
     e.add_argument('--attack', default='none', choices=['none', 'pgd', 'apgd-ce', 'apgd-t', 'aa', 'text', 'multimodal'],
                    help='threat model: aa = APGD-CE then APGD-T (AutoAttack-style); text = word substitution; multimodal = text then image')
     e.add_argument('--eps', action='append', default=None, help="image radius in [0,1] pixel units, e.g. 4/255; repeat or comma-separate for several")
@@ -158,12 +191,12 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument('--dataset', default='fashion-mnist', help='training set (registry name)')
     t.add_argument('--eps', default='4/255', help='training radius (L-inf, [0,1] pixel units), e.g. 4/255; ignored by clean baselines')
     t.add_argument('--steps', type=_positive_int, default=None, help="optimizer steps (default: the method's offline default)")
-    t.add_argument('--lr', type=float, default=None); t.add_argument('--batch-size', type=_positive_int, default=None)
+    t.add_argument('--lr', type=_positive_float, default=None); t.add_argument('--batch-size', type=_positive_int, default=None)
     t.add_argument('--n-train', type=_positive_int, default=10000, help='cap on training images')
     t.add_argument('--ckpt-every', type=_positive_int, default=None, help='checkpoint every N steps')
     t.add_argument('--set', action='append', default=None, metavar='KEY=VALUE', help='method hyper-parameter, e.g. --set attack_steps=10 (repeatable)')
     t.add_argument('--out', required=True, help='run directory (weights, metrics, checkpoints, records)')
-    t.add_argument('--seed', type=int, default=0); t.add_argument('--device', default=None); t.add_argument('--root', default=None)
+    t.add_argument('--seed', type=_seed, default=0); t.add_argument('--device', default=None); t.add_argument('--root', default=None)
     t.add_argument('--eval', action='store_true', help='evaluate before returning (clean + PGD at --eval-eps) into OUT/results.csv')
     t.add_argument('--eval-dataset', action='append', default=None, help='evaluation sets (default: fashion-mnist, mnist-5k, tuxpaint)')
     t.add_argument('--eval-eps', action='append', default=None, help='evaluation radii (default 1,2,4,8/255)')
@@ -189,9 +222,15 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 def main(argv=None):
-    "Entry point of the `robustclip` console script."
+    "Entry point of the `robustclip` console script: user errors print one line and exit 2."
     p = build_parser()
     a = p.parse_args(argv)
     try: a.func(a)
-    except RobustCLIPError as err:
-        print(f'robustclip: error: {err}', file=sys.stderr); sys.exit(2)
+    except RobustCLIPError as err: _fail(err)
+    except (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError) as err:   # a path the user gave
+        _fail(f"{err.strerror or type(err).__name__}: {err.filename or err}")
+    except KeyboardInterrupt:
+        print('robustclip: interrupted', file=sys.stderr); sys.exit(130)
+
+def _fail(msg):
+    print(f"robustclip: error: {' '.join(str(msg).split())}", file=sys.stderr); sys.exit(2)

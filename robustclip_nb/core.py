@@ -4,15 +4,16 @@
 
 # %% ../nbs/00_core.ipynb #4048fadf
 from __future__ import annotations
-import os, re, sys, json, math, time, random, hashlib, platform, subprocess
+import os, re, sys, json, math, time, random, hashlib, platform, subprocess, tempfile, contextlib
 from pathlib import Path
 from fractions import Fraction
 import numpy as np, pandas as pd, torch
 
 # %% auto #0
-__all__ = ['RESULT_COLUMNS', 'RobustCLIPError', 'parse_eps', 'check_norm', 'check_images', 'check_labels', 'set_seed',
-           'cache_dir', 'config_hash', 'get_device', 'result_record', 'results_frame', 'save_results', 'provenance',
-           'write_provenance']
+__all__ = ['RESULT_COLUMNS', 'RESULT_FORMATS', 'RobustCLIPError', 'parse_eps', 'check_norm', 'check_images', 'check_labels',
+           'set_seed', 'cache_dir', 'config_hash', 'get_device', 'check_out_file', 'check_out_dir', 'atomic_target',
+           'atomic_write', 'result_record', 'results_frame', 'save_results', 'provenance', 'write_provenance',
+           'LogProgress', 'progress']
 
 # %% ../nbs/00_core.ipynb #f814bcae
 class RobustCLIPError(ValueError):
@@ -89,10 +90,64 @@ def config_hash(cfg, # any JSON-serialisable configuration
     "A short, stable hash of a JSON-serialisable configuration."
     return hashlib.sha256(json.dumps(cfg, sort_keys=True, default=str).encode()).hexdigest()[:n]
 
-def get_device(device:str|None=None) -> torch.device:
-    "`device` if given, else CUDA when available, else CPU."
-    if device: return torch.device(device)
-    return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
+def get_device(device:str|torch.device|None=None) -> torch.device:
+    "`device` if given (checked to exist here), else CUDA when available, else CPU."
+    if not device: return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
+    try: d = torch.device(device)
+    except (RuntimeError, TypeError): raise RobustCLIPError(f"unknown device {device!r}: use 'cpu', 'cuda' or 'cuda:N'") from None
+    if d.type == 'cuda':
+        if not torch.cuda.is_available(): raise RobustCLIPError(f"device {device!r} asked for, but no CUDA GPU is available here; use 'cpu'")
+        if d.index is not None and d.index >= torch.cuda.device_count(): raise RobustCLIPError(f"device {device!r}: only {torch.cuda.device_count()} GPU(s) here")
+    elif d.type not in ('cpu', 'mps', 'xpu'): raise RobustCLIPError(f"unsupported device {device!r}: use 'cpu' or 'cuda'")
+    return d
+
+# %% ../nbs/00_core.ipynb #b597eb64
+def check_out_file(path, # where a result will be written
+                   suffixes=None, # allowed suffixes, e.g. ('.csv', '.json'); None: any
+                   what:str='output file', # how to call it in messages
+                  ) -> Path:
+    "Validate an output file location without creating anything: suffix, not a folder, parent creatable and writable."
+    if path is None or str(path).strip() == '': raise RobustCLIPError(f"{what}: empty path")
+    p = Path(path).expanduser()
+    if suffixes and p.suffix.lower() not in suffixes:
+        raise RobustCLIPError(f"{what} {str(path)!r}: unknown format {p.suffix or '(no suffix)'!r}; use one of {', '.join(suffixes)}")
+    if p.is_dir(): raise RobustCLIPError(f"{what} {str(path)!r} is a folder; give a file name")
+    check_out_dir(p.parent, what=f"folder of the {what}")
+    if p.exists() and not os.access(p, os.W_OK): raise RobustCLIPError(f"{what} {str(path)!r} exists and is not writable")
+    return p
+
+def check_out_dir(path, what:str='output folder') -> Path:
+    "Validate that folder `path` exists or can be created, and is writable, without creating it."
+    p = Path(path).expanduser().absolute()
+    if p.exists() and not p.is_dir(): raise RobustCLIPError(f"{what} {str(path)!r} is a file, not a folder")
+    anc = p
+    while not anc.exists(): anc = anc.parent
+    if not anc.is_dir(): raise RobustCLIPError(f"{what} {str(path)!r} cannot be created: {anc} is a file")
+    if not os.access(anc, os.W_OK | os.X_OK): raise RobustCLIPError(f"{what} {str(path)!r} is not writable (no permission in {anc})")
+    return p
+
+@contextlib.contextmanager
+def atomic_target(path, # the final file
+                 ):
+    "Yield a temporary path beside `path`; on success it is flushed and renamed to `path`, on error removed."
+    path = Path(path)
+    try: path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e: raise RobustCLIPError(f"cannot create folder {path.parent}: {e.strerror or e}") from None
+    fd, tmp = tempfile.mkstemp(prefix=f'.{path.name}.', suffix='.tmp', dir=path.parent); os.close(fd)
+    tmp = Path(tmp)
+    try:
+        yield tmp
+        with open(tmp, 'rb+') as f: os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as e:
+        raise RobustCLIPError(f"cannot write {path}: {e.strerror or e}") from None
+    finally:
+        tmp.unlink(missing_ok=True)
+
+def atomic_write(path, data:str|bytes) -> Path:
+    "Write text or bytes to `path` atomically (temporary file + rename)."
+    with atomic_target(path) as tmp: (tmp.write_bytes if isinstance(data, bytes) else tmp.write_text)(data)
+    return Path(path)
 
 # %% ../nbs/00_core.ipynb #36c23e3d
 RESULT_COLUMNS = ['model', 'method', 'dataset', 'task', 'attack', 'norm', 'eps', 'steps', 'n', 'seed', 'metric', 'value']
@@ -115,15 +170,16 @@ def results_frame(records) -> pd.DataFrame:
     df = pd.concat(parts, ignore_index=True)
     return df[RESULT_COLUMNS + [c for c in df.columns if c not in RESULT_COLUMNS]]
 
+RESULT_FORMATS = ('.json', '.csv', '.md')
+
 def save_results(df, path) -> Path:
-    "Write a tidy results frame as JSON records (.json), CSV (.csv) or Markdown (.md), by suffix."
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
+    "Write a tidy results frame as JSON records (.json), CSV (.csv) or Markdown (.md), by suffix, atomically."
+    path = check_out_file(path, RESULT_FORMATS, 'results file')
     df = results_frame([df]) if isinstance(df, pd.DataFrame) else results_frame(df)
-    if path.suffix == '.csv': df.to_csv(path, index=False)
-    elif path.suffix == '.md': path.write_text(df.to_markdown(index=False) if _has_tabulate() else df.to_string(index=False))
-    elif path.suffix == '.json': path.write_text(json.dumps(df.to_dict(orient='records'), indent=1))
-    else: raise RobustCLIPError(f"unknown results format {path.suffix!r}: use .json, .csv or .md")
-    return path
+    if path.suffix == '.csv': text = df.to_csv(index=False)
+    elif path.suffix == '.md': text = df.to_markdown(index=False) if _has_tabulate() else df.to_string(index=False)
+    else: text = json.dumps(df.to_dict(orient='records'), indent=1)
+    return atomic_write(path, text)
 
 def _has_tabulate():
     try: import tabulate; return True
@@ -153,6 +209,56 @@ def provenance(params:dict|None=None, # the run's parameters
 def write_provenance(path, params:dict|None=None, started:float|None=None) -> Path:
     "Write `provenance(...)` beside results file `path` as <stem>.provenance.json."
     path = Path(path); out = path.with_name(path.stem + '.provenance.json')
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(provenance(params, started), indent=1, default=str))
-    return out
+    return atomic_write(out, json.dumps(provenance(params, started), indent=1, default=str))
+
+# %% ../nbs/00_core.ipynb #475e8631
+class LogProgress:
+    "A tqdm stand-in for non-interactive output: one line per `every` fraction of the work (and at the end)."
+    def __init__(self, iterable=None, total=None, desc:str='', initial:int=0, every:float=0.1, file=None, **_):
+        self.iterable, self.desc, self.n, self.every = iterable, desc, int(initial), every
+        if total is None and iterable is not None and hasattr(iterable, '__len__'): total = len(iterable)
+        self.total, self.file, self.t0, self.postfix, self.closed = total, file, time.time(), '', False
+        self._next = self._mark(self.n)
+    def _mark(self, n):
+        "The next count at which to print: the end of the current `every` slice (integer arithmetic, no drift)."
+        if not self.total or not math.isfinite(self.every): return float('inf')
+        m = max(1, round(1 / self.every)); k = n * m // self.total + 1
+        return -(-k * self.total // m)
+    def _print(self):
+        pct = f"{100 * self.n / self.total:3.0f}% ({self.n}/{self.total})" if self.total else f"{self.n}"
+        print(f"{self.desc or 'progress'}: {pct}, {time.time() - self.t0:.0f} s{(' ' + self.postfix) if self.postfix else ''}",
+              file=self.file or sys.stderr, flush=True)
+    def update(self, k:int=1):
+        self.n += k
+        if self.n >= self._next: self._print(); self._next = self._mark(self.n)
+    def set_postfix(self, *a, **kw): self.postfix = ', '.join(f'{k}={v}' for k, v in kw.items())
+    def set_postfix_str(self, s=''): self.postfix = str(s)
+    def set_description(self, desc=''): self.desc = desc
+    def close(self):
+        if not self.closed and self.total is None and self.n: self._print()
+        self.closed = True
+    def __iter__(self):
+        for x in self.iterable:
+            yield x
+            self.update(1)
+        self.close()
+    def __enter__(self): return self
+    def __exit__(self, *exc): self.close()
+
+def _interactive() -> bool:
+    if 'ipykernel' in sys.modules: return True
+    try: return sys.stderr.isatty()
+    except (AttributeError, ValueError): return False
+
+def progress(iterable=None, total=None, desc:str='', disable:bool=False, **kw):
+    "A progress bar fit for where it is shown: tqdm in a terminal or Jupyter, one line per 10% in a log."
+    if not disable and _interactive():
+        from tqdm.auto import tqdm
+        return tqdm(iterable, total=total, desc=desc, **kw)
+    if disable: return _Silent(iterable)
+    return LogProgress(iterable, total=total, desc=desc, **kw)
+
+class _Silent(LogProgress):
+    "A disabled progress bar: iterates, prints nothing."
+    def __init__(self, iterable=None, *a, **kw): super().__init__(iterable, total=None); self.every = float('inf')
+    def _print(self): pass

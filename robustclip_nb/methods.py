@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np, pandas as pd, torch, torch.nn as nn, torch.nn.functional as F
 from safetensors.torch import save_file, load_file
 from .core import (RobustCLIPError, parse_eps, set_seed, get_device, config_hash, cache_dir,
-                                results_frame, save_results, write_provenance)
+                                results_frame, save_results, write_provenance, atomic_target, atomic_write, check_out_dir)
 from .clip import CLIP, ZeroShotClassifier, zero_shot_classifier
 from .data import load_dataset, to_tensors, ClassificationSet, CaptionSet
 from .attacks import PGD
@@ -110,6 +110,18 @@ class PeakMemory:
 # %% ../nbs/10_methods.ipynb #8be3e4a6
 METHODS = {}
 
+def _check_hp_type(method:str, key:str, value, default):
+    "A hyper-parameter value must have its default's type (numbers for numbers, strings or numbers for radii such as '1/255')."
+    kind = None
+    if default is None: return
+    if isinstance(default, bool): ok, kind = isinstance(value, bool), 'true or false'
+    elif isinstance(default, int): ok, kind = isinstance(value, int) and not isinstance(value, bool), 'an integer'
+    elif isinstance(default, float): ok, kind = isinstance(value, (int, float)) and not isinstance(value, bool) and np.isfinite(value), 'a number'
+    elif isinstance(default, str): ok, kind = isinstance(value, str) or (isinstance(value, (int, float)) and not isinstance(value, bool)), 'a string'
+    elif isinstance(default, (list, tuple)): ok, kind = isinstance(value, (list, tuple)), 'a list'
+    else: return
+    if not ok: raise RobustCLIPError(f"{method}: hyper-parameter {key} must be {kind} (default {default!r}), got {value!r}")
+
 def register(cls):
     "Class decorator: make a `Method` available by its `name` (CLI, `train_method`)."
     METHODS[cls.name] = cls
@@ -126,6 +138,7 @@ class Method:
     def __init__(self, **hp):
         unknown = sorted(set(hp) - set(self.hparams))
         if unknown: raise RobustCLIPError(f"{self.name} has no hyper-parameter {unknown[0]!r}; it has {sorted(self.hparams) or 'none'}")
+        for k, v in hp.items(): _check_hp_type(self.name, k, v, self.hparams[k])
         self.hp = {**self.hparams, **hp}
         self.eps = 0.0
 
@@ -216,21 +229,27 @@ def train_method(method:str|Method, # registered name ('tecoa', 'fare', ...) or 
     if m.adversarial and eps == 0: raise RobustCLIPError(f"{m.name} trains against an attack: give eps > 0 (e.g. 4/255), or use its clean baseline")
     if not m.adversarial: eps = 0.0
     m.eps, m.seed = eps, seed
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0: raise RobustCLIPError(f"seed must be an integer >= 0, got {seed!r}")
+    if root is not None and not Path(root).expanduser().exists(): raise RobustCLIPError(f"data root {str(root)!r} does not exist")
+    bad = sorted(set(train_cfg or {}) - set(TrainConfig.__dataclass_fields__))
+    if bad: raise RobustCLIPError(f"unknown training setting {bad[0]!r}; known: {', '.join(TrainConfig.__dataclass_fields__)}")
     cfg = TrainConfig(**{**m.train_defaults, 'seed': seed, **({'steps': steps} if steps is not None else {}),
                          **({'lr': lr} if lr is not None else {}), **(train_cfg or {})})
-    bs = batch_size or m.batch_size
+    bs = batch_size if batch_size is not None else m.batch_size
+    if isinstance(bs, bool) or not isinstance(bs, int) or bs < 1: raise RobustCLIPError(f"batch_size must be an integer >= 1, got {bs!r}")
     mname = model if isinstance(model, str) else getattr(model, 'name', 'custom')
     args = dict(method=m.name, hparams=m.hp, model=mname, dataset=dataset, eps=eps, batch_size=bs, n_train=n_train, train=cfg.__dict__)
+    if root is not None: args['root'] = str(Path(root).expanduser().resolve())   # other data: another run
     run = Path(out) if out is not None else cache_dir('runs', f"{m.name}-{mname}-{dataset}-{config_hash(args)}")
-    run.mkdir(parents=True, exist_ok=True)
+    check_out_dir(run, 'run directory')
     meta_path, args_path = run/'method.json', run/'args.json'
     args_json = json.loads(json.dumps(args, default=str))
-    # args.json is written when a run starts: an interrupted or finished run is only resumed/reused with the same arguments
-    prev = json.loads(args_path.read_text()) if args_path.exists() else json.loads(meta_path.read_text()).get('args') if meta_path.exists() else None
+    # a run directory is only resumed or reused with the same arguments; nothing is written before everything is validated
+    prev = _run_args(run)
     if prev is not None and prev != args_json:
-        raise RobustCLIPError(f"{run} holds a run with different arguments; use another --out or delete it")
-    if prev is None and any(run.iterdir()): raise RobustCLIPError(f"{run} is not empty and holds no robustclip run; use another --out")
-    if not args_path.exists(): args_path.write_text(json.dumps(args_json, indent=1))
+        diff = sorted(k for k in set(prev) | set(args_json) if prev.get(k) != args_json.get(k))
+        raise RobustCLIPError(f"{run} holds a run with different arguments ({', '.join(diff)}); use another --out or delete it")
+    if prev is None and run.exists() and any(run.iterdir()): raise RobustCLIPError(f"{run} is not empty and holds no robustclip run; use another --out")
     set_seed(seed)
     dev = get_device(device)
     base = load_model(model, device=str(dev), progress=progress) if isinstance(model, str) else model.to(dev)
@@ -244,6 +263,8 @@ def train_method(method:str|Method, # registered name ('tecoa', 'fare', ...) or 
         log = pd.read_json(run/'metrics.jsonl', lines=True) if (run/'metrics.jsonl').exists() else None
         module.eval()
         return TrainedModel(m, module, info, run, base, log)
+    if dist_info()[0] == 0 and not args_path.exists():
+        atomic_write(args_path, json.dumps(args_json, indent=1))     # the run exists from here on
     m.prepare(module, data, run)
     from robustclip_nb.train import latest_checkpoint
     ck = latest_checkpoint(run); start_step = int(ck.name.split('_')[1]) if ck else 0
@@ -260,10 +281,20 @@ def train_method(method:str|Method, # registered name ('tecoa', 'fare', ...) or 
                 train_seconds=round(seconds, 1), peak_memory_mb=round(pm.peak_mb, 1), device=str(dev), world_size=dist_info()[1],
                 resumed_from=int(start_step), args=args_json)
     if dist_info()[0] != 0: return TrainedModel(m, module, info, run, base, log)   # under torchrun only rank 0 writes
-    save_file({k: v.contiguous() for k, v in m.state(module).items()}, run/'weights.safetensors')
-    meta_path.write_text(json.dumps(info, indent=1))
+    # final files, each atomic; method.json last: it marks the run finished
+    with atomic_target(run/'weights.safetensors') as tmp: save_file({k: v.contiguous() for k, v in m.state(module).items()}, tmp)
     write_provenance(run/'method.json', args, started=t0)
+    atomic_write(meta_path, json.dumps(info, indent=1))
     return TrainedModel(m, module, info, run, base, log)
+
+def _run_args(run:Path) -> dict|None:
+    "The arguments a run directory was started with (args.json, or a finished run's method.json), or None."
+    for f, get in ((run/'args.json', lambda d: d), (run/'method.json', lambda d: d.get('args'))):
+        if f.exists():
+            try: return get(json.loads(f.read_text()))
+            except (json.JSONDecodeError, UnicodeDecodeError, AttributeError) as e:
+                raise RobustCLIPError(f"{f} is not valid JSON ({e}); the run directory is damaged: delete it or use another --out") from None
+    return None
 
 # %% ../nbs/10_methods.ipynb #fbbdb860
 def _as_trained(m) -> TrainedModel:
@@ -320,7 +351,7 @@ def evaluate_defence(model, # a TrainedModel, or a CLIP (the undefended base)
     df = results_frame(recs)
     for k in ('trainable_params', 'train_seconds', 'peak_memory_mb'):
         if k in tm.info: df[k] = tm.info[k]
-    if key is not None: df.to_csv(path, index=False)
+    if key is not None: atomic_write(path, df.to_csv(index=False))
     return df
 
 def robustness_table(df:pd.DataFrame, metric:str='accuracy') -> pd.DataFrame:

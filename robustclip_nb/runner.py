@@ -7,11 +7,10 @@ from __future__ import annotations
 import json, time, hashlib, traceback
 from pathlib import Path
 import pandas as pd
-from tqdm.auto import tqdm
-from .core import RobustCLIPError, config_hash
+from .core import RobustCLIPError, config_hash, progress as _progress
 
 # %% auto #0
-__all__ = ['PROFILE_DIR', 'list_profiles', 'load_profile', 'experiments_dir', 'notebook_parameters', 'run_experiments']
+__all__ = ['PROFILE_DIR', 'list_profiles', 'load_profile', 'experiments_dir', 'check_kernel', 'run_experiments']
 
 # %% ../nbs/20_runner.ipynb #0ea7f99f
 PROFILE_DIR = Path(__file__).parent/'profiles' if '__file__' in globals() else Path('../robustclip_nb/profiles')
@@ -38,21 +37,18 @@ def load_profile(profile:str|Path|dict) -> dict:
 # %% ../nbs/20_runner.ipynb #50296443
 def experiments_dir(nbs_dir=None) -> Path:
     "The directory holding the experiment notebooks."
-    cands = [Path(nbs_dir)] if nbs_dir else [Path('nbs/experiments'), Path('experiments'), Path(__file__).parent.parent/'nbs/experiments' if '__file__' in globals() else Path('experiments')]
+    here = Path(__file__).parent if '__file__' in globals() else Path('../robustclip_nb').resolve()
+    cands = [Path(nbs_dir)] if nbs_dir else [here.parent/'nbs'/'experiments', here/'experiments', Path('nbs/experiments')]
     for c in cands:
         if c.is_dir() and any(c.glob('*.ipynb')): return c.resolve()
-    raise RobustCLIPError(f"no experiment notebooks found in {', '.join(map(str, cands))}; run from the repository root or pass --nbs-dir")
+    raise RobustCLIPError(f"no experiment notebooks found in {', '.join(map(str, cands))}; pass --nbs-dir")
 
-def notebook_parameters(path) -> dict:
-    "Parameter names and defaults of a papermill notebook (its cell tagged `parameters`)."
-    import papermill as pm
-    ps = pm.inspect_notebook(str(path))
-    if not ps: raise RobustCLIPError(f"{path} has no cell tagged 'parameters'")
-    return {k: v['default'] for k, v in ps.items()}
-
-def _nb_hash(path) -> str:
-    nb = json.loads(Path(path).read_text())
-    return hashlib.sha256(json.dumps([c['source'] for c in nb['cells']]).encode()).hexdigest()[:12]
+def check_kernel(kernel:str='python3') -> str:
+    "The Jupyter kernel papermill will start, checked to exist (ipykernel provides 'python3')."
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+    try: KernelSpecManager().get_kernel_spec(kernel)
+    except NoSuchKernel: raise RobustCLIPError(f"no Jupyter kernel {kernel!r}: install ipykernel in this environment (pip install ipykernel)") from None
+    return kernel
 
 # %% ../nbs/20_runner.ipynb #08b656cc
 def _outputs(d:Path) -> list[str]:
@@ -68,12 +64,13 @@ def run_experiments(profile='quick', # profile name, path or dict
                     figures_dir='figures', # root of the figures/tables the notebooks write (<figures_dir>/<experiment>)
                     force:bool=False, # rerun complete experiments
                     nbs_dir=None, # experiment notebooks (default: nbs/experiments)
-                    kernel:str='python3', progress:bool=True,
+                    kernel:str='python3', progress:bool=True, # Jupyter kernel; show progress
                    ) -> pd.DataFrame:
     "Run a profile's experiment notebooks with papermill; one status row per experiment."
     import papermill as pm
     prof = load_profile(profile)
     src_dir = experiments_dir(nbs_dir)
+    check_kernel(kernel)
     names = list(prof['experiments'])
     if only:
         unknown = [o for o in only if o not in names]
@@ -81,7 +78,7 @@ def run_experiments(profile='quick', # profile name, path or dict
         names = [n for n in names if n in only]
     run_root = Path(out)/prof['name']; run_root.mkdir(parents=True, exist_ok=True)
     rows = []
-    bar = tqdm(names, disable=not progress, desc=f"profile {prof['name']}")
+    bar = _progress(names, disable=not progress, desc=f"profile {prof['name']}")
     for name in bar:
         bar.set_postfix_str(name)
         t0, src = time.time(), src_dir/f'{name}.ipynb'
@@ -102,7 +99,7 @@ def run_experiments(profile='quick', # profile name, path or dict
             rd.mkdir(parents=True, exist_ok=True); done.unlink(missing_ok=True); (rd/'error.txt').unlink(missing_ok=True)   # no stale failure report
             fig.mkdir(parents=True, exist_ok=True)
             (rd/'parameters.json').write_text(json.dumps(params, indent=1))
-            pm.execute_notebook(str(src), str(rd/f'{name}.ipynb'), parameters=params, kernel_name=kernel, cwd=str(src_dir),
+            pm.execute_notebook(str(src), str(rd/f'{name}.ipynb'), parameters=params, kernel_name=kernel, cwd=str(rd),
                                 progress_bar=False, log_output=False)
             secs = time.time() - t0
             done.write_text(json.dumps({'key': key, 'seconds': round(secs, 1), 'outputs': _outputs(fig), 'params': params}, indent=1))

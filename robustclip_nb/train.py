@@ -4,18 +4,18 @@
 
 # %% ../nbs/07_train.ipynb #5898ec6c
 from __future__ import annotations
-import os, json, math, time, shutil, random
+import os, json, math, time, shutil, random, warnings
 from dataclasses import dataclass, asdict, field
 from pathlib import Path
 from typing import Callable
 import numpy as np, pandas as pd, torch, torch.nn as nn
 from safetensors.torch import save_file, load_file
-from tqdm.auto import tqdm
-from .core import RobustCLIPError, set_seed, get_device
+from .core import RobustCLIPError, set_seed, get_device, progress as _progress
 
 # %% auto #0
-__all__ = ['TrainConfig', 'lr_at', 'StepBatchSampler', 'trainable_state', 'save_checkpoint', 'latest_checkpoint',
-           'load_checkpoint', 'make_optimizer', 'dist_info', 'set_grad_checkpointing', 'train_step', 'fit']
+__all__ = ['TrainConfig', 'lr_at', 'StepBatchSampler', 'trainable_state', 'save_checkpoint', 'checkpoints', 'latest_checkpoint',
+           'CheckpointError', 'read_checkpoint', 'load_checkpoint', 'resume_checkpoint', 'make_optimizer', 'dist_info',
+           'set_grad_checkpointing', 'train_step', 'fit']
 
 # %% ../nbs/07_train.ipynb #6aba53fb
 @dataclass
@@ -39,6 +39,12 @@ class TrainConfig:
     ckpt_every:int=50 # checkpoint every N steps (and at the end)
     seed:int=0 # RNG seed
     def __post_init__(self):
+        for k in ('steps', 'warmup_steps', 'grad_accum', 'log_every', 'ckpt_every', 'seed'):
+            v = getattr(self, k)
+            if isinstance(v, bool) or not isinstance(v, int): raise RobustCLIPError(f"{k} must be an integer, got {v!r}")
+        for k in ('lr', 'weight_decay', 'adam_eps', 'momentum') + (('warmup_lr',) if self.warmup_lr is not None else ()) + (('max_grad_norm',) if self.max_grad_norm is not None else ()):
+            v = getattr(self, k)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0: raise RobustCLIPError(f"{k} must be a number >= 0, got {v!r}")
         if self.steps < 0: raise RobustCLIPError(f"steps must be >= 0, got {self.steps}")
         if not (self.lr > 0 and math.isfinite(self.lr)): raise RobustCLIPError(f"lr must be a positive number, got {self.lr}")
         if self.optimizer not in ('adamw', 'adam', 'sgd'): raise RobustCLIPError(f"unknown optimizer {self.optimizer!r}")
@@ -115,23 +121,52 @@ def save_checkpoint(out_dir, step:int, model:nn.Module, opt, extra:dict|None=Non
     for old in sorted(root.glob('step_*'))[:-keep]: shutil.rmtree(old, ignore_errors=True)
     return final
 
+def checkpoints(out_dir) -> list[Path]:
+    "Complete checkpoint directories (both files present), newest first."
+    return sorted((p for p in (Path(out_dir)/'checkpoints').glob('step_*') if (p/'state.pt').exists() and (p/'model.safetensors').exists()),
+                  reverse=True)
+
 def latest_checkpoint(out_dir) -> Path|None:
     "The newest complete checkpoint directory, or None."
-    cks = sorted(p for p in (Path(out_dir)/'checkpoints').glob('step_*') if (p/'state.pt').exists() and (p/'model.safetensors').exists())
-    return cks[-1] if cks else None
+    cks = checkpoints(out_dir)
+    return cks[0] if cks else None
+
+class CheckpointError(RobustCLIPError):
+    "A checkpoint's files cannot be read (truncated, corrupt)."
+
+def read_checkpoint(ck, device='cpu') -> tuple[dict, dict]:
+    "(model tensors, state) of checkpoint directory `ck`, read completely; `CheckpointError` if either file is damaged."
+    ck = Path(ck)
+    if not (ck/'model.safetensors').exists() or not (ck/'state.pt').exists(): raise CheckpointError(f"no complete checkpoint at {ck}")
+    try:
+        sd = load_file(ck/'model.safetensors', device=str(device))
+        st = torch.load(ck/'state.pt', weights_only=True, map_location='cpu')
+        if not isinstance(st, dict) or not {'step', 'optimizer', 'rng'} <= set(st): raise ValueError('state.pt lacks step/optimizer/rng')
+    except Exception as e:
+        raise CheckpointError(f"checkpoint {ck} is unreadable: {type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}") from e
+    return sd, st
 
 def load_checkpoint(ck, model:nn.Module, opt=None) -> dict:
     "Load a checkpoint into `model` (and `opt`); returns its state dict (step, extra, ...)."
     ck = Path(ck)
-    if not (ck/'model.safetensors').exists(): raise RobustCLIPError(f"no checkpoint at {ck}")
-    sd = load_file(ck/'model.safetensors', device=str(next(model.parameters()).device))
+    sd, st = read_checkpoint(ck, next(model.parameters()).device)
     missing = [k for k in sd if k not in dict(model.named_parameters()) and k not in dict(model.named_buffers())]
     if missing: raise RobustCLIPError(f"checkpoint {ck} does not match the model: unexpected keys {missing[:5]}")
+    if opt is not None:
+        try: opt.load_state_dict(st['optimizer'])
+        except (ValueError, KeyError) as e: raise RobustCLIPError(f"checkpoint {ck}: optimizer state does not match the model's trainable parameters ({e})") from None
     model.load_state_dict(sd, strict=False)
-    st = torch.load(ck/'state.pt', weights_only=True, map_location='cpu')
-    if opt is not None: opt.load_state_dict(st['optimizer'])
     _set_rng_state(st['rng'])
     return st
+
+def resume_checkpoint(out_dir, model:nn.Module, opt=None) -> dict|None:
+    "Load the newest readable checkpoint of `out_dir` (a damaged one is set aside with a warning); None if there is none."
+    for ck in checkpoints(out_dir):
+        try: return load_checkpoint(ck, model, opt)
+        except CheckpointError as e:
+            bad = ck.with_name('corrupt_' + ck.name); shutil.rmtree(bad, ignore_errors=True); os.replace(ck, bad)
+            warnings.warn(f"{e}; moved it to {bad.name} and resuming from the previous checkpoint", stacklevel=2)
+    return None
 
 # %% ../nbs/07_train.ipynb #8ace37ba
 def make_optimizer(params, cfg:TrainConfig):
@@ -211,7 +246,7 @@ def fit(model:nn.Module, # model whose requires_grad parameters are trained
         batch_size:int=32, # batch size when `data` is a Dataset
         num_workers:int=0, # DataLoader workers when `data` is a Dataset
         device=None, # default: CUDA if available
-        progress:bool=True, # show a tqdm bar (a widget in Jupyter)
+        progress:bool=True, # show progress (a bar in a terminal or Jupyter, a line per 10% in a log)
         hooks:list[Callable]=(), # called as hook(step, model, row) after each logged step
        ) -> pd.DataFrame:
     "Train with resumable checkpoints; returns the metrics log as a DataFrame."
@@ -221,8 +256,8 @@ def fit(model:nn.Module, # model whose requires_grad parameters are trained
     dev = get_device(device); model.to(dev)
     set_seed(cfg.seed)
     opt = make_optimizer(model.parameters(), cfg)
-    start, ck = 0, latest_checkpoint(out)
-    if ck is not None: start = load_checkpoint(ck, model, opt)['step']
+    st = resume_checkpoint(out, model, opt)
+    start = st['step'] if st is not None else 0
     log_path = out/'metrics.jsonl'
     rows = _read_log(log_path, upto=start)
     if rank == 0:
@@ -246,7 +281,7 @@ def fit(model:nn.Module, # model whose requires_grad parameters are trained
         from torch.nn.parallel import DistributedDataParallel as DDP
         run = DDP(_LossModule(model, loss_fn), device_ids=[dev.index] if dev.type == 'cuda' else None)
     try:
-        bar = tqdm(total=cfg.steps, initial=start, disable=not progress or rank != 0, desc='train', dynamic_ncols=True)
+        bar = _progress(total=cfg.steps, initial=start, disable=not progress or rank != 0, desc='train', dynamic_ncols=True)
         t0 = time.time()
         with open(log_path, 'a') if rank == 0 else open(os.devnull, 'w') as log:
             for step in range(start, cfg.steps):
