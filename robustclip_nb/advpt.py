@@ -10,6 +10,7 @@ import numpy as np, pandas as pd, torch, torch.nn as nn, torch.nn.functional as 
 from safetensors.torch import save_file, load_file
 from open_clip.transformer import text_global_pool
 from .core import RobustCLIPError, parse_eps, config_hash
+from .core import progress as progress_bar   # `progress` is also the name of the functions' on/off flag
 from .clip import CLIP, ZeroShotClassifier
 from .attacks import PGD, ImageEmbedder, EmbeddingKL
 from .methods import Method, register, TrainData, fingerprint
@@ -49,6 +50,10 @@ def encode_text_embeddings(clip:CLIP, # the (frozen) model whose text tower is u
     return F.normalize(x, dim=-1) if normalize else x
 
 # %% ../nbs/13_advpt.ipynb #22a3f896
+def _is_int(v) -> bool:
+    "Whether `v` is an integer value (not a bool, a string, NaN or a fraction)."
+    return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) and float(v).is_integer()
+
 class PromptLearner(nn.Module):
     "CoOp prompts: `n_ctx` learned context vectors shared by all classes, then the class name, '.', end-of-text."
     def __init__(self, clip:CLIP, # frozen model (only its tokenizer and token-embedding table are read here)
@@ -58,13 +63,16 @@ class PromptLearner(nn.Module):
                  seed:int=0, # seed of the random initialisation
                 ):
         super().__init__()
+        if not _is_int(seed) or seed < 0: raise RobustCLIPError(f"seed must be an integer >= 0, got {seed!r}")
+        if isinstance(std, bool) or not isinstance(std, (int, float, np.floating)) or not 0 <= std < float('inf'):
+            raise RobustCLIPError(f"std must be a finite number >= 0, got {std!r}")
         m = _text_tower(clip)
         self.context_length, width = m.positional_embedding.shape
         if init == 'random':
             n_ctx = 8 if n_ctx is None else n_ctx
-            if n_ctx is None or isinstance(n_ctx, bool) or int(n_ctx) != n_ctx or n_ctx < 1:
+            if not _is_int(n_ctx) or n_ctx < 1:
                 raise RobustCLIPError(f"n_ctx must be an integer >= 1 for a random initialisation, got {n_ctx!r}")
-            ctx = torch.randn(int(n_ctx), width, generator=torch.Generator().manual_seed(seed)) * std
+            ctx = torch.randn(int(n_ctx), width, generator=torch.Generator().manual_seed(int(seed))) * std
         else:
             if not isinstance(init, str) or not init.strip(): raise RobustCLIPError(f"init must be 'random' or a non-empty phrase, got {init!r}")
             t = clip.tokenize([init])[0]
@@ -127,11 +135,14 @@ def embedding_bank(clip:CLIP, # frozen model; its image encoder is attacked
                   ) -> torch.Tensor:
     "Raw image embeddings (N, D) of PGD-KL adversarial versions of `images` (clean ones when eps=0)."
     eps = parse_eps(eps, 'linf')
+    if not isinstance(images, torch.Tensor) or images.ndim != 4: raise RobustCLIPError(f"images must be a (N,3,H,W) tensor, got {type(images).__name__} {tuple(getattr(images, 'shape', ()))}")
+    if not _is_int(steps) or steps < 0: raise RobustCLIPError(f"steps must be an integer >= 0, got {steps!r}")
+    if not _is_int(batch_size) or batch_size < 1: raise RobustCLIPError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+    steps, batch_size = int(steps), int(batch_size)
     enc = ImageEmbedder(clip, normalize=False).eval()
     alpha = 1.25 * eps / max(steps, 1) if step_size is None else step_size
     out, dev = [], clip.device
-    from tqdm.auto import tqdm
-    for i in tqdm(range(0, len(images), batch_size), disable=not progress, desc='bank', leave=False):
+    for i in progress_bar(range(0, len(images), batch_size), desc='bank', disable=not progress, leave=False):
         x = images[i:i + batch_size].to(dev)
         x = x.float() / 255 if x.dtype == torch.uint8 else x.float()
         if eps > 0:
@@ -173,7 +184,7 @@ def few_shot_indices(labels:torch.Tensor, # (N,) integer class labels
                      shots:int, # images per class (classes with fewer keep all of theirs)
                      seed:int=0) -> torch.Tensor:
     "Sorted indices of a seeded `shots`-per-class subset (CoOp's few-shot protocol)."
-    if isinstance(shots, bool) or int(shots) != shots or shots < 1: raise RobustCLIPError(f"shots must be an integer >= 1 (or None: all images), got {shots!r}")
+    if not _is_int(shots) or shots < 1: raise RobustCLIPError(f"shots must be an integer >= 1 (or None: all images), got {shots!r}")
     g = torch.Generator().manual_seed(seed)
     labels = torch.as_tensor(labels)
     idx = [c_idx[torch.randperm(len(c_idx), generator=g)[:int(shots)]] for c in labels.unique() for c_idx in [(labels == c).nonzero().squeeze(1)]]
@@ -239,7 +250,7 @@ class BitDepth(nn.Module):
     "Bit-depth reduction of [0,1] images to `bits` bits per channel, with an identity (BPDA) backward."
     def __init__(self, bits:int=4): # bits per channel, 1..8
         super().__init__()
-        if isinstance(bits, bool) or int(bits) != bits or not 1 <= bits <= 8: raise RobustCLIPError(f"bits must be an integer in 1..8, got {bits!r}")
+        if not _is_int(bits) or not 1 <= bits <= 8: raise RobustCLIPError(f"bits must be an integer in 1..8, got {bits!r}")
         self.bits = int(bits)
     def extra_repr(self): return f"bits={self.bits}"
     def forward(self, x):
@@ -250,7 +261,7 @@ class JPEG(nn.Module):
     "JPEG compression of [0,1] images at `quality`, with an identity (BPDA) backward."
     def __init__(self, quality:int=75): # JPEG quality, 1..100
         super().__init__()
-        if isinstance(quality, bool) or int(quality) != quality or not 1 <= quality <= 100: raise RobustCLIPError(f"quality must be an integer in 1..100, got {quality!r}")
+        if not _is_int(quality) or not 1 <= quality <= 100: raise RobustCLIPError(f"quality must be an integer in 1..100, got {quality!r}")
         self.quality = int(quality)
     def extra_repr(self): return f"quality={self.quality}"
     def forward(self, x):
@@ -277,6 +288,10 @@ def synergy_table(clip:CLIP, ds, # the (frozen) image encoder's model and a Clas
                   eps=4/255, steps:int=10, batch_size:int=250, seed:int=0) -> pd.DataFrame:
     "Clean, adaptive (BPDA) and transfer PGD accuracy of every head x pre-processing defence."
     eps = parse_eps(eps)
+    if not _is_int(batch_size) or batch_size < 1: raise RobustCLIPError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+    if not isinstance(heads, dict) or not isinstance(defences, dict) or not heads or not defences:
+        raise RobustCLIPError("heads and defences must be non-empty dicts: name -> classifier, name -> pre-processing module (or None)")
+    batch_size = int(batch_size)
     x, y = zip(*[ds[i] for i in range(len(ds))]); x, y = torch.stack(x).to(clip.device), torch.as_tensor(y).to(clip.device)
     xt = torch.cat([PGD(source, eps, 'linf', steps, seed=seed)(x[i:i + batch_size], y[i:i + batch_size]) for i in range(0, len(x), batch_size)])
     rows = []

@@ -41,11 +41,22 @@ def project(delta:torch.Tensor, # perturbations (B, ...)
     n = delta.flatten(1).norm(dim=1).clamp_min(1e-12)
     return delta * _bview((eps / n).clamp(max=1.0), delta)
 
+_LINF_NUDGES = 2   # ulp moves towards x after the clamp (one always sufficed in the tests; one spare)
+
+def _linf_threat(x, x_adv, eps):
+    "Exact L-inf projection: clamp to [max(x-eps,0), min(x+eps,1)], then step elements whose rounded |x_adv-x| > eps one ulp towards x."
+    xa = torch.minimum(torch.maximum(x_adv, (x - eps).clamp_min(0)), (x + eps).clamp_max(1))
+    if xa.dtype not in (torch.float32, torch.float64): return xa   # nextafter: float32/float64 only
+    to = x.clamp(0, 1)                                               # towards x, never out of the box
+    for _ in range(_LINF_NUDGES): xa = torch.where((xa - x).abs() > eps, torch.nextafter(xa, to), xa)
+    return xa
+
 def project_to_threat(x:torch.Tensor, # clean images
                       x_adv:torch.Tensor, # candidate adversarial images
                       eps:float, norm:str='linf',
                      ) -> torch.Tensor:
-    "Project `x_adv` onto the eps-ball around `x`, then clamp to the [0,1] box."
+    "Project `x_adv` onto the eps-ball around `x` and the [0,1] box (L-inf: exactly, as computed in the images' dtype)."
+    if norm == 'linf': return _linf_threat(x, x_adv, eps)
     return (x + project(x_adv - x, eps, norm)).clamp(0, 1)
 
 def steepest_direction(g:torch.Tensor, # gradients (B, ...)
@@ -62,10 +73,10 @@ def random_start(x:torch.Tensor, # clean images
     "A uniform random point of the eps-ball around `x` (uniform in the cube for L-inf, in the ball for L2), clamped to [0,1]."
     if norm == 'linf':
         d = (torch.rand(x.shape, generator=generator, device=x.device, dtype=x.dtype) * 2 - 1) * eps
-    else:
-        g = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
-        r = torch.rand(x.shape[0], generator=generator, device=x.device, dtype=x.dtype) ** (1.0 / x[0].numel())
-        d = g / _bview(g.flatten(1).norm(dim=1).clamp_min(1e-12), g) * _bview(r * eps, x)
+        return project_to_threat(x, x + d, eps, 'linf')
+    g = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+    r = torch.rand(x.shape[0], generator=generator, device=x.device, dtype=x.dtype) ** (1.0 / x[0].numel())
+    d = g / _bview(g.flatten(1).norm(dim=1).clamp_min(1e-12), g) * _bview(r * eps, x)
     return (x + d).clamp(0, 1)
 
 # %% ../nbs/05_attacks.ipynb #62379c47
@@ -99,6 +110,19 @@ def _need_labels(target, x, name):
     if target is None: raise RobustCLIPError(f"objective {name!r} needs labels: call attack(images, labels)")
     return check_labels(target, len(x))
 
+def _check_int(v, name, lo=0):
+    if isinstance(v, bool) or not isinstance(v, (int,)) and not (isinstance(v, float) and float(v).is_integer()):
+        raise RobustCLIPError(f"{name} must be an integer >= {lo}, got {v!r}")
+    if int(v) < lo: raise RobustCLIPError(f"{name} must be >= {lo}, got {v!r}")
+    return int(v)
+
+def _check_float(v, name, lo=0.0, hi=None):
+    try: f = float(v)
+    except (TypeError, ValueError): raise RobustCLIPError(f"{name} must be a number, got {v!r}")
+    if not math.isfinite(f) or f < lo or (hi is not None and f > hi):
+        raise RobustCLIPError(f"{name} must be finite and in [{lo}, {hi if hi is not None else 'inf'}], got {v!r}")
+    return f
+
 # %% ../nbs/05_attacks.ipynb #8e9dacc9
 class CE(Objective):
     "Cross-entropy of logits w.r.t. the true labels; success = misclassified."
@@ -128,8 +152,9 @@ class TargetedDLR(CE):
     def __init__(self, rank:int=2, # target = the class with the rank-th highest clean logit
                  targets=None, # explicit target classes (B,), overriding `rank`
                 ):
-        if int(rank) < 2: raise RobustCLIPError(f"rank must be >= 2 (rank 1 is the clean prediction), got {rank}")
-        self.rank, self.targets = int(rank), targets
+        try: self.rank = _check_int(rank, 'rank', 2)
+        except RobustCLIPError: raise RobustCLIPError(f"rank must be an integer >= 2 (rank 1 is the clean prediction), got {rank!r}") from None
+        self.targets = targets
     def prepare(self, model, x, target):
         y = _need_labels(target, x, self.name)
         if self.targets is not None: return (y, check_labels(self.targets, len(x)).to(y.device))
@@ -179,8 +204,7 @@ class EmbeddingKL(Objective):
     "AdvPT's loss: KL(softmax(ref/T) || softmax(out/T)) over embedding dims (ref default: the clean embedding)."
     name = 'kl-embedding'
     def __init__(self, temperature:float=1.0):
-        if not temperature > 0: raise RobustCLIPError(f"temperature must be > 0, got {temperature}")
-        self.temperature = float(temperature)
+        self.temperature = _check_float(temperature, 'temperature (> 0)', 1e-12)
     def prepare(self, model, x, target): return _ref_embedding(model, x, target, self.name)
     def check(self, out, ref): _need_embeddings(out, ref, self.name)
     def loss(self, out, ref):
@@ -197,7 +221,7 @@ class RetrievalCE(Objective):
                 ):
         if not isinstance(text_embeddings, torch.Tensor) or text_embeddings.ndim != 2: raise RobustCLIPError("text_embeddings must be a (M, D) tensor")
         self.text = F.normalize(text_embeddings.detach().float(), dim=-1)
-        self.scale = float(scale)
+        self.scale = _check_float(scale, 'scale (logit scale)')
     def prepare(self, model, x, target):
         if target is None: raise RobustCLIPError("RetrievalCE needs the positive captions: an index (B,) or a boolean mask (B, M)")
         t = torch.as_tensor(target, device=self.text.device)
@@ -262,19 +286,6 @@ def _check_batch(t, n:int, unit='images'):
 def _has_success(obj) -> bool:
     "Whether an objective defines a notion of success (e.g. misclassification)."
     return type(obj).success is not Objective.success or obj._success is not None
-
-def _check_int(v, name, lo=0):
-    if isinstance(v, bool) or not isinstance(v, (int,)) and not (isinstance(v, float) and float(v).is_integer()):
-        raise RobustCLIPError(f"{name} must be an integer >= {lo}, got {v!r}")
-    if int(v) < lo: raise RobustCLIPError(f"{name} must be >= {lo}, got {v!r}")
-    return int(v)
-
-def _check_float(v, name, lo=0.0, hi=None):
-    try: f = float(v)
-    except (TypeError, ValueError): raise RobustCLIPError(f"{name} must be a number, got {v!r}")
-    if not math.isfinite(f) or f < lo or (hi is not None and f > hi):
-        raise RobustCLIPError(f"{name} must be finite and in [{lo}, {hi if hi is not None else 'inf'}], got {v!r}")
-    return f
 
 def _fmt(v):
     if isinstance(v, float): return f"{v:.6g}"
@@ -352,18 +363,31 @@ class Attack:
         if check: self.objective.check(out, target)
         return self.objective(out, target).detach(), out
 
-    def __call__(self, images:torch.Tensor, # clean images (B,C,H,W) in [0,1]
-                 target=None, # labels (B,), reference embeddings (B,D), or None: whatever the objective expects
-                ) -> torch.Tensor:
-        "Adversarial images within the eps-ball around `images` and the [0,1] box."
+    def _checked(self, images, target):
         x = check_images(images).detach()
         _check_batch(target, len(x))
         if isinstance(target, torch.Tensor) and target.is_floating_point() and not torch.isfinite(target).all():
             raise RobustCLIPError("target contains NaN or infinite values")
-        if self.eps == 0: return x.clone()
+        return x
+
+    def run(self, images:torch.Tensor, # clean images (B,C,H,W) in [0,1]
+            target=None, # labels (B,), reference embeddings (B,D), or None: whatever the objective expects
+           ) -> torch.Tensor:
+        "The whole attack path (prepare, the loop's forward and backward passes), even at eps = 0 (the eps = 0 sanity check)."
+        return self._attack(self._checked(images, target), target)
+
+    def _attack(self, x, target):
         with input_grad_only(self.model):
             with torch.no_grad(): target = self.objective.prepare(self.model, x, target)
             return self.perturb(x, target).detach()
+
+    def __call__(self, images:torch.Tensor, # clean images (B,C,H,W) in [0,1]
+                 target=None, # labels (B,), reference embeddings (B,D), or None: whatever the objective expects
+                ) -> torch.Tensor:
+        "Adversarial images within the eps-ball around `images` and the [0,1] box (eps = 0: a copy, the model is not called)."
+        x = self._checked(images, target)
+        if self.eps == 0: return x.clone()
+        return self._attack(x, target)
 
     def perturb(self, x, target): raise NotImplementedError
 
@@ -440,9 +464,9 @@ class APGD(Attack):
         if self.norm == 'linf':
             t = torch.rand(x.shape, generator=gen, device=x.device, dtype=x.dtype) * 2 - 1
             t = t / _bview(t.abs().flatten(1).amax(1).clamp_min(1e-12), t)
-        else:
-            t = torch.randn(x.shape, generator=gen, device=x.device, dtype=x.dtype)
-            t = t / _bview(t.flatten(1).norm(dim=1).clamp_min(1e-12), t)
+            return project_to_threat(x, x + self.eps * t, self.eps, 'linf')
+        t = torch.randn(x.shape, generator=gen, device=x.device, dtype=x.dtype)
+        t = t / _bview(t.flatten(1).norm(dim=1).clamp_min(1e-12), t)
         return (x + self.eps * t).clamp(0, 1)
 
     def _run(self, x, target, gen, check):
@@ -582,7 +606,7 @@ class CharEditCandidates(CandidateGenerator):
                 ):
         bad = [o for o in ops if o not in self.OPS]
         if bad: raise RobustCLIPError(f"unknown character edits {bad}; use {self.OPS}")
-        self.ops, self.seed = tuple(ops), int(seed)
+        self.ops, self.seed = tuple(ops), _check_int(seed, 'seed')
     def edits(self, w:str) -> list[str]:
         "All single edits of `w` (lower case letters only)."
         w, out = w.lower(), []

@@ -75,7 +75,7 @@ def cmd_eval(a) -> pd.DataFrame:
     eps_list = [parse_eps(e, a.norm) for e in _split_list(a.eps)] if a.eps else [0.0]
     if a.attack == 'none' and any(eps_list): raise RobustCLIPError("--eps needs an --attack (e.g. --attack aa)")
     set_seed(a.seed); t0 = time.time()
-    clip = load_model(a.model, pretrained=a.pretrained, device=a.device)
+    clip = load_model(a.model, pretrained=a.pretrained, device=a.device, progress=not a.quiet)
     kw = dict(steps=a.steps, norm=a.norm, budget=a.budget, text_generator=a.text_generator, batch_size=a.batch_size)
     df = evaluate(clip, names, attacks=(a.attack,), eps_list=eps_list, n=a.n, split=a.split, root=a.root, seed=a.seed,
                   model_name=a.model, method=a.method, progress=not a.quiet, **kw)

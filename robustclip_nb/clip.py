@@ -9,7 +9,7 @@ from pathlib import Path
 import torch, torch.nn as nn, torch.nn.functional as F
 import open_clip
 from torchvision import transforms as T
-from .core import RobustCLIPError, check_images
+from .core import RobustCLIPError, check_images, get_device
 
 # %% auto #0
 __all__ = ['CONFIG_DIR', 'CLIP', 'load_clip', 'class_embeddings', 'ZeroShotClassifier', 'zero_shot_classifier', 'similarity']
@@ -94,10 +94,14 @@ def load_clip(name:str, # open_clip architecture, 'hf-hub:org/repo', or a path t
               precision:str='fp32', # open_clip precision ('fp32', 'bf16', ...)
              ) -> CLIP:
     "Create an open_clip model wrapped as a [0,1]-input `CLIP`."
-    name = str(name)
+    name, device = str(name), get_device(device)
     if name.endswith('.json'):
         p = Path(name)
         if not p.is_file(): raise RobustCLIPError(f"model config {name} not found")
+        try: cfg = json.loads(p.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as e: raise RobustCLIPError(f"model config {name} is not valid JSON: {e}") from None
+        if not isinstance(cfg, dict) or not {'embed_dim', 'vision_cfg', 'text_cfg'} <= set(cfg):
+            raise RobustCLIPError(f"model config {name} is not an open_clip model config (needs embed_dim, vision_cfg and text_cfg)")
         open_clip.add_model_config(p); name = p.stem
     hub = name.startswith('hf-hub:')
     if not hub and name not in open_clip.list_models():

@@ -117,13 +117,15 @@ def check_out_file(path, # where a result will be written
     return p
 
 def check_out_dir(path, what:str='output folder') -> Path:
-    "Validate that folder `path` exists or can be created, and is writable, without creating it."
+    "Validate that folder `path` exists or can be created, and is writable, without leaving anything behind."
     p = Path(path).expanduser().absolute()
     if p.exists() and not p.is_dir(): raise RobustCLIPError(f"{what} {str(path)!r} is a file, not a folder")
     anc = p
     while not anc.exists(): anc = anc.parent
     if not anc.is_dir(): raise RobustCLIPError(f"{what} {str(path)!r} cannot be created: {anc} is a file")
-    if not os.access(anc, os.W_OK | os.X_OK): raise RobustCLIPError(f"{what} {str(path)!r} is not writable (no permission in {anc})")
+    try:                              # a real probe (permissions alone say nothing for root, or for /proc): nothing stays behind
+        with tempfile.TemporaryFile(dir=anc): pass
+    except OSError as e: raise RobustCLIPError(f"{what} {str(path)!r} is not writable ({e.strerror or e} in {anc})") from None
     return p
 
 @contextlib.contextmanager

@@ -10,7 +10,8 @@ import pandas as pd
 from .core import RobustCLIPError, config_hash, progress as _progress
 
 # %% auto #0
-__all__ = ['PROFILE_DIR', 'list_profiles', 'load_profile', 'experiments_dir', 'check_kernel', 'run_experiments']
+__all__ = ['PROFILE_DIR', 'list_profiles', 'load_profile', 'experiments_dir', 'check_kernel', 'notebook_parameters',
+           'run_experiments']
 
 # %% ../nbs/20_runner.ipynb #0ea7f99f
 PROFILE_DIR = Path(__file__).parent/'profiles' if '__file__' in globals() else Path('../robustclip_nb/profiles')
@@ -49,6 +50,17 @@ def check_kernel(kernel:str='python3') -> str:
     try: KernelSpecManager().get_kernel_spec(kernel)
     except NoSuchKernel: raise RobustCLIPError(f"no Jupyter kernel {kernel!r}: install ipykernel in this environment (pip install ipykernel)") from None
     return kernel
+
+def notebook_parameters(path) -> dict:
+    "Parameter names and defaults of a papermill notebook (its cell tagged `parameters`)."
+    import papermill as pm
+    ps = pm.inspect_notebook(str(path))
+    if not ps: raise RobustCLIPError(f"{path} has no cell tagged 'parameters'")
+    return {k: v['default'] for k, v in ps.items()}
+
+def _nb_hash(path) -> str:
+    nb = json.loads(Path(path).read_text())
+    return hashlib.sha256(json.dumps([c['source'] for c in nb['cells']]).encode()).hexdigest()[:12]
 
 # %% ../nbs/20_runner.ipynb #08b656cc
 def _outputs(d:Path) -> list[str]:

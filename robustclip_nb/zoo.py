@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np, torch, torch.nn as nn, torch.nn.functional as F
 import open_clip
 from safetensors.torch import save_file, load_file
-from .core import RobustCLIPError, cache_dir, config_hash, set_seed, get_device
+from .core import RobustCLIPError, cache_dir, config_hash, set_seed, get_device, atomic_write
 from .clip import CLIP, CONFIG_DIR, load_clip
 from .data import load_dataset, to_tensors
 from .train import TrainConfig, StepBatchSampler, fit
@@ -141,7 +141,7 @@ def train_offline_model(name:str, root=None, device=None, progress:bool=True) ->
     meta = {'name': name, 'arch': r.arch, 'recipe': asdict(r), 'hash': recipe_hash(r), 'train_seconds_this_call': round(time.time() - t0, 1),
             'train_images': dict(zip(pool.names, pool.sizes)), 'n_texts': len(pool.texts),
             'final_loss': float(hist.loss.iloc[-20:].mean()) if len(hist) else None}
-    path.with_suffix('.json').write_text(json.dumps(meta, indent=1))
+    atomic_write(path.with_suffix('.json'), json.dumps(meta, indent=1))
     return path
 
 def offline_model(name:str='offline-base', device=None, root=None, progress:bool=True) -> CLIP:

@@ -1,0 +1,166 @@
+"""Bad inputs, the way a careless user or a careful reviewer gives them. Every one must end in the package's error
+contract: on the CLI exit code 2 with exactly one line on stderr and no traceback; in the API a `RobustCLIPError`
+(sub)class; and in both cases no file left behind, neither in the working directory nor in the cache of runs."""
+import json, os, sys, pickle, subprocess
+from pathlib import Path
+import pytest, torch
+from robustclip_nb.core import RobustCLIPError, cache_dir
+from robustclip_nb.cli import main
+
+NANO = ['--model', 'offline-nano']
+
+def _tree(p: Path) -> list[str]:
+    return sorted(str(x.relative_to(p)) for x in p.rglob('*')) if p.exists() else []
+
+@pytest.fixture
+def sandbox(tmp_path, monkeypatch):
+    "A working directory with a regular file, a broken JSON file and a data root of the wrong format."
+    monkeypatch.chdir(tmp_path)
+    (tmp_path/'afile').write_text('not a folder')
+    (tmp_path/'bad.json').write_text('{"embed_dim": 64, ')
+    (tmp_path/'notaconfig.json').write_text('{"a": 1}')
+    root = tmp_path/'badroot'/'cifar-10-batches-py'; root.mkdir(parents=True)
+    for f in ('test_batch', 'batches.meta'): (root/f).write_text('these are not CIFAR pickles')
+    (tmp_path/'exists').mkdir(); (tmp_path/'exists'/'mine.txt').write_text('a folder that holds no run')
+    (tmp_path/'runs_ok').mkdir()
+    return tmp_path
+
+CLI = {
+    # eval
+    'eval unknown dataset': ['eval', *NANO, '--dataset', 'nosuch'],
+    'eval empty dataset': ['eval', *NANO, '--dataset', ''],
+    'eval unknown split': ['eval', *NANO, '--dataset', 'digits', '--split', 'validation'],
+    'eval negative seed': ['eval', *NANO, '--dataset', 'digits', '--seed', '-1'],
+    'eval n zero': ['eval', *NANO, '--dataset', 'digits', '--n', '0'],
+    'eval n text': ['eval', *NANO, '--dataset', 'digits', '--n', 'abc'],
+    'eval out under a file': ['eval', *NANO, '--dataset', 'digits', '--out', 'afile/r.csv'],
+    'eval out unknown format': ['eval', *NANO, '--dataset', 'digits', '--out', 'r.txt'],
+    'eval out is a folder': ['eval', *NANO, '--dataset', 'digits', '--out', 'exists'],
+    'eval out unwritable': ['eval', *NANO, '--dataset', 'digits', '--n', '8', '--out', '/proc/robustclip/r.csv'],
+    'eval corrupt model config': ['eval', '--model', 'bad.json', '--dataset', 'digits'],
+    'eval json that is no model config': ['eval', '--model', 'notaconfig.json', '--dataset', 'digits'],
+    'eval unknown model': ['eval', '--model', 'ViT-Nope-99', '--dataset', 'digits'],
+    'eval missing checkpoint': ['eval', '--model', 'ViT-B-32', '--pretrained', 'nope.pt', '--dataset', 'digits'],
+    'eval root missing': ['eval', *NANO, '--dataset', 'cifar10', '--root', '/no/such/dir'],
+    'eval root of the wrong format': ['eval', *NANO, '--dataset', 'cifar10', '--root', 'badroot'],
+    'eval root without the files': ['eval', *NANO, '--dataset', 'cifar10', '--root', 'exists'],
+    'eval attack without eps': ['eval', *NANO, '--dataset', 'digits', '--attack', 'pgd'],
+    'eval eps above 1': ['eval', *NANO, '--dataset', 'digits', '--attack', 'pgd', '--eps', '4'],
+    'eval eps text': ['eval', *NANO, '--dataset', 'digits', '--attack', 'pgd', '--eps', 'abc'],
+    'eval eps negative': ['eval', *NANO, '--dataset', 'digits', '--attack', 'pgd', '--eps', '-1/255'],
+    'eval eps without attack': ['eval', *NANO, '--dataset', 'digits', '--eps', '4/255'],
+    'eval unknown attack': ['eval', *NANO, '--dataset', 'digits', '--attack', 'fgsm', '--eps', '1/255'],
+    'eval unknown norm': ['eval', *NANO, '--dataset', 'digits', '--attack', 'pgd', '--eps', '1/255', '--norm', 'l1'],
+    'eval steps zero': ['eval', *NANO, '--dataset', 'digits', '--attack', 'pgd', '--eps', '1/255', '--steps', '0'],
+    'eval batch negative': ['eval', *NANO, '--dataset', 'digits', '--batch-size', '-5'],
+    'eval budget zero': ['eval', *NANO, '--dataset', 'digits', '--attack', 'text', '--budget', '0'],
+    'eval unknown device': ['eval', *NANO, '--dataset', 'digits', '--device', 'gpu0'],
+    'eval attack not for retrieval': ['eval', *NANO, '--dataset', 'tuxpaint-captions', '--n', '8', '--attack', 'aa', '--eps', '1/255'],
+    # train
+    'train unknown method': ['train', 'nosuch', '--out', 'run'],
+    'train unknown dataset': ['train', 'tecoa', *NANO, '--dataset', 'nosuch', '--out', 'run'],
+    'train set value of the wrong type': ['train', 'tecoa', *NANO, '--dataset', 'digits', '--set', 'attack_steps=abc', '--out', 'run'],
+    'train unknown set key': ['train', 'tecoa', *NANO, '--dataset', 'digits', '--set', 'nope=1', '--out', 'run'],
+    'train set without =': ['train', 'tecoa', *NANO, '--dataset', 'digits', '--set', 'oops', '--out', 'run'],
+    'train advlora rank zero': ['train', 'advlora', *NANO, '--dataset', 'digits', '--set', 'rank=0', '--out', 'run'],
+    'train eps zero': ['train', 'tecoa', *NANO, '--dataset', 'digits', '--eps', '0', '--out', 'run'],
+    'train eps text': ['train', 'tecoa', *NANO, '--dataset', 'digits', '--eps', 'four', '--out', 'run'],
+    'train out is a file': ['train', 'tecoa', *NANO, '--dataset', 'digits', '--out', 'afile'],
+    'train out under a file': ['train', 'tecoa', *NANO, '--dataset', 'digits', '--out', 'afile/run'],
+    'train out holds other files': ['train', 'tecoa', *NANO, '--dataset', 'digits', '--out', 'exists'],
+    'train negative lr': ['train', 'tecoa', *NANO, '--dataset', 'digits', '--lr', '-1', '--out', 'run'],
+    'train lr text': ['train', 'tecoa', *NANO, '--dataset', 'digits', '--lr', 'abc', '--out', 'run'],
+    'train negative seed': ['train', 'tecoa', *NANO, '--dataset', 'digits', '--seed', '-3', '--out', 'run'],
+    'train steps zero': ['train', 'tecoa', *NANO, '--dataset', 'digits', '--steps', '0', '--out', 'run'],
+    'train root missing': ['train', 'tecoa', *NANO, '--dataset', 'cifar10', '--root', '/no/such', '--out', 'run'],
+    'train root of the wrong format': ['train', 'tecoa', *NANO, '--dataset', 'cifar10', '--root', 'badroot', '--out', 'run'],
+    'train captions for a classification method': ['train', 'tecoa', *NANO, '--dataset', 'tuxpaint-captions', '--out', 'run', '--n-train', '16'],
+    'train eval dataset unknown': ['train', 'tecoa', *NANO, '--dataset', 'digits', '--out', 'run', '--eval', '--eval-dataset', 'nosuch'],
+    'train eval eps text': ['train', 'tecoa', *NANO, '--dataset', 'digits', '--out', 'run', '--eval', '--eval-eps', 'abc'],
+    'train corrupt model config': ['train', 'tecoa', '--model', 'bad.json', '--dataset', 'digits', '--out', 'run'],
+    'train unknown device': ['train', 'tecoa', *NANO, '--dataset', 'digits', '--device', 'gpu0', '--out', 'run'],
+    # run, base, syntax
+    'run unknown profile': ['run', '--profile', 'nosuch', '--out', 'runs_ok'],
+    'run corrupt profile': ['run', '--profile', 'bad.json', '--out', 'runs_ok'],
+    'run unknown experiment': ['run', '--profile', 'smoke', '--only', 'nosuch', '--out', 'runs_ok'],
+    'run out is a file': ['run', '--profile', 'smoke', '--out', 'afile'],
+    'run no notebooks there': ['run', '--profile', 'smoke', '--nbs-dir', 'exists', '--out', 'runs_ok'],
+    'base unknown model': ['base', '--name', 'nosuch'],
+    'unknown sub-command': ['fly'],
+    'no sub-command': [],
+}
+
+@pytest.mark.parametrize('case', sorted(CLI))
+def test_cli_bad_input(case, sandbox, capsys):
+    runs = cache_dir('runs'); before, cache_before = _tree(sandbox), _tree(runs)
+    with pytest.raises(SystemExit) as e: main(CLI[case])
+    out, err = capsys.readouterr()
+    assert e.value.code == 2, (case, e.value.code, err)
+    lines = [l for l in err.splitlines() if l.strip()]
+    assert len(lines) == 1 and lines[0].startswith('robustclip'), (case, err)
+    assert 'Traceback' not in err + out
+    assert _tree(sandbox) == before, (case, sorted(set(_tree(sandbox)) - set(before)))
+    assert _tree(runs) == cache_before, case
+
+def test_console_script_error_is_one_line(sandbox):
+    "The real entry point (a new process): one line on stderr, exit 2, nothing on stdout."
+    r = subprocess.run([sys.executable, '-c', 'from robustclip_nb.cli import main; main()', 'train', 'tecoa', '--model', 'offline-nano',
+                        '--dataset', 'digits', '--set', 'attack_steps=abc', '--out', 'run'], capture_output=True, text=True, timeout=300,
+                       env={**os.environ, 'HF_HUB_OFFLINE': '1'})
+    assert r.returncode == 2 and r.stdout == '' and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert 'attack_steps' in r.stderr and 'abc' in r.stderr and not (sandbox/'run').exists()
+
+def _api_cases(d: Path):
+    from robustclip_nb.core import parse_eps, check_images, save_results, get_device, check_labels
+    from robustclip_nb.data import load_dataset
+    from robustclip_nb.clip import load_clip, class_embeddings
+    from robustclip_nb.attacks import PGD, APGD, AutoAttack
+    from robustclip_nb.train import TrainConfig
+    from robustclip_nb.methods import get_method, train_method, load_trained
+    from robustclip_nb.runner import load_profile
+    from robustclip_nb.zoo import load_model
+    from robustclip_nb.evaluate import evaluate
+    lin = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(12, 3))
+    x = torch.rand(2, 3, 2, 2)
+    return {
+        'parse_eps text': lambda: parse_eps('x'),
+        'parse_eps bool': lambda: parse_eps(True),
+        'images uint8': lambda: check_images((x * 255).to(torch.uint8)),
+        'images normalised': lambda: check_images(x * 4 - 2),
+        'labels out of range': lambda: check_labels(torch.tensor([0, 5]), 2, 3),
+        'PGD eps above 1': lambda: PGD(lin, eps=2),
+        'PGD negative steps': lambda: PGD(lin, steps=-1),
+        'APGD restarts zero': lambda: APGD(lin, restarts=0),
+        'AutoAttack version': lambda: AutoAttack(lin, version='plus-plus'),
+        'attack on bad images': lambda: PGD(lin)(x * 3, torch.tensor([0, 1])),
+        'dataset unknown': lambda: load_dataset('nosuch'),
+        'dataset split': lambda: load_dataset('digits', split='validation'),
+        'dataset image size': lambda: load_dataset('digits', image_size=0),
+        'dataset root missing': lambda: load_dataset('cifar10', root=d/'nowhere'),
+        'dataset root wrong format': lambda: load_dataset('cifar10', root=d/'badroot'),
+        'model config corrupt': lambda: load_clip(str(d/'bad.json')),
+        'model unknown': lambda: load_model('nosuch'),
+        'device unknown': lambda: get_device('gpu0'),
+        'method hparam type': lambda: get_method('tecoa', attack_steps='abc'),
+        'method hparam unknown': lambda: get_method('fare', nope=1),
+        'train config type': lambda: TrainConfig(steps='10'),
+        'train unknown dataset': lambda: train_method('tecoa', 'offline-nano', 'nosuch', out=d/'run', progress=False),
+        'train unknown setting': lambda: train_method('tecoa', 'offline-nano', 'digits', out=d/'run', progress=False, train_cfg={'nope': 1}),
+        'load unfinished run': lambda: load_trained(d/'exists'),
+        'save results under a file': lambda: save_results([dict(model='m', dataset='d', task='t', metric='a', value=1)], d/'afile'/'r.csv'),
+        'profile corrupt': lambda: load_profile(d/'bad.json'),
+        'evaluate unknown dataset': lambda: evaluate(load_model('offline-nano', progress=False), ['nosuch']),
+        'class embeddings without {c}': lambda: class_embeddings(load_model('offline-nano', progress=False), ['cat'], ['a photo']),
+    }
+
+def test_api_bad_inputs_raise_the_package_error(sandbox):
+    cases = _api_cases(sandbox); before = _tree(sandbox)
+    assert len(cases) + len(CLI) >= 40
+    wrong = {}
+    for name, f in cases.items():
+        try: f(); wrong[name] = 'no error'
+        except RobustCLIPError as e:
+            if '\n' in str(e).strip(): wrong[name] = f'multi-line message: {e}'
+        except Exception as e: wrong[name] = f'{type(e).__name__}: {e}'
+    assert wrong == {}
+    assert _tree(sandbox) == before

