@@ -47,7 +47,9 @@ setuptools.setup(
     extras_require={'dev': dev_requirements, 'samples': samples_requirements},
     cmdclass={'build_py': BuildPyWithExperiments},
     python_requires='>=' + cfg['min_python'],
-    long_description=open('README.md', encoding='utf-8').read(),
+    # the README's image links are relative to the repository; in the wheel's metadata (PyPI) they must be absolute
+    long_description=open('README.md', encoding='utf-8').read().replace(
+        '](figures/', '](' + cfg['git_url'].replace('https://github.com/', 'https://raw.githubusercontent.com/').rstrip('/') + f"/{cfg['branch']}/figures/"),
     long_description_content_type='text/markdown',
     zip_safe=False,
     entry_points=entry_points,

@@ -2,7 +2,7 @@
 
 Everything runs at 224 px on randomly initialised open_clip models of the real architectures (no weights can be
 downloaded on the benchmark machine), so accuracies here say nothing about robustness: they only compare attack
-strength between implementations on the same model and points. Sections, in order of priority (each one is
+strength between implementations on the same model and points. Sections, in the order they run (each one is
 skipped, and says so, once the time budget `--budget` is spent; JSON is rewritten after every section, so a run
 cut short keeps what it measured):
 
@@ -14,9 +14,9 @@ cut short keeps what it measured):
             classes). Images/s, peak memory (torch.cuda.max_memory_allocated), MFU from the FLOP counts below.
   attacks   PGD-10 and APGD-100 on ViT-B-32 and ViT-L-14: ours vs torchattacks on the same model, batch and points,
             fp32 and bf16 autocast, images/s and robust accuracy.
-  sdpa      ours PGD-10 (bf16, ViT-L-14) with PyTorch's fused attention kernels vs the plain math kernel.
   autoattack  ours (APGD-CE + APGD-T, 100 iterations: the FARE protocol) vs torchattacks.AutoAttack('standard') as
             users run it (APGD-CE, APGD-T, FAB-T at 10 iterations each, Square 5000 queries), stage by stage.
+  sdpa      ours PGD-10 (bf16, ViT-L-14) with PyTorch's fused attention kernels vs the plain math kernel.
   compile   ours PGD-10 bf16 on ViT-B-32 with the image encoder under torch.compile (compile time reported apart).
 
 FLOP counts (`vit_flops`, 1 multiply-add = 2 FLOP; matmuls only, layer norms and activations left out): per block
@@ -63,7 +63,7 @@ def parse(argv=None):
     a.sections = [s.strip() for s in a.sections.split(',') if s.strip()]
     bad = [s for s in a.sections if s not in SECTIONS]
     if bad: p.error(f"unknown section(s) {bad}; choose from {SECTIONS}")
-    a.budget = a.budget or (600.0 if a.cpu else 330.0)
+    if a.budget is None: a.budget = 600.0 if a.cpu else 330.0
     a.pgd_steps = a.pgd_steps or (2 if a.cpu else 10)
     a.apgd_steps = a.apgd_steps or (4 if a.cpu else 100)
     a.timed_steps = a.timed_steps or (1 if a.cpu else 3)
@@ -387,7 +387,8 @@ def theirs(b:Bench, model, x, y, arch, n, eps):
     except Exception as e: _error(b, 'autoattack torchattacks', e)
 
 def sec_compile(b:Bench):
-    if b.a.cpu: print('[compile] skipped in CPU mode'); return
+    if b.a.cpu:     # compiling takes minutes on 2 cores; the CPU mode runs everything else
+        msg = 'compile: skipped in CPU mode'; print('  ' + msg); b.skipped.append(msg); return
     if not b.want('compile', 90): return
     print('[compile] ours PGD bf16 with the image encoder under torch.compile', flush=True)
     arch, batch, n = 'ViT-B-32', 256, 1024

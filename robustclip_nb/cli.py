@@ -69,6 +69,7 @@ def cmd_eval(a) -> pd.DataFrame:
     from robustclip_nb.zoo import load_model
     from robustclip_nb.evaluate import evaluate
     names = expand_datasets(_split_list(a.dataset))
+    if not names: raise RobustCLIPError("--dataset is empty: name at least one dataset (`robustclip datasets` lists them)")
     _check_datasets(names, a.split); _check_root(a.root)
     if a.out: check_out_file(a.out, RESULT_FORMATS, '--out')          # fail now, not after the evaluation
     if a.eps is None and a.attack not in ('none', 'text'): raise RobustCLIPError(f"--attack {a.attack} needs --eps (e.g. --eps 4/255; --eps 0 is allowed)")

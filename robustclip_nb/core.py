@@ -27,6 +27,7 @@ def parse_eps(eps, # a float in [0,1] pixel units, or a string such as '4/255', 
     if isinstance(eps, str):
         s = eps.strip()
         try:
+            if s.count('/') > 1: raise ValueError(s)
             num, _, den = s.partition('/')
             v = float(Fraction(num.strip()) / Fraction(den.strip())) if den else float(s)
         except (ValueError, ZeroDivisionError): raise RobustCLIPError(f"cannot parse eps={eps!r}: use a number in [0,1] pixel units or a fraction such as 4/255")
@@ -109,9 +110,9 @@ def check_out_file(path, # where a result will be written
     "Validate an output file location without creating anything: suffix, not a folder, parent creatable and writable."
     if path is None or str(path).strip() == '': raise RobustCLIPError(f"{what}: empty path")
     p = Path(path).expanduser()
+    if p.is_dir(): raise RobustCLIPError(f"{what} {str(path)!r} is a folder; give a file name")
     if suffixes and p.suffix.lower() not in suffixes:
         raise RobustCLIPError(f"{what} {str(path)!r}: unknown format {p.suffix or '(no suffix)'!r}; use one of {', '.join(suffixes)}")
-    if p.is_dir(): raise RobustCLIPError(f"{what} {str(path)!r} is a folder; give a file name")
     check_out_dir(p.parent, what=f"folder of the {what}")
     if p.exists() and not os.access(p, os.W_OK): raise RobustCLIPError(f"{what} {str(path)!r} exists and is not writable")
     return p
@@ -128,6 +129,9 @@ def check_out_dir(path, what:str='output folder') -> Path:
     except OSError as e: raise RobustCLIPError(f"{what} {str(path)!r} is not writable ({e.strerror or e} in {anc})") from None
     return p
 
+def _umask() -> int:
+    m = os.umask(0); os.umask(m); return m
+
 @contextlib.contextmanager
 def atomic_target(path, # the final file
                  ):
@@ -137,6 +141,7 @@ def atomic_target(path, # the final file
     except OSError as e: raise RobustCLIPError(f"cannot create folder {path.parent}: {e.strerror or e}") from None
     fd, tmp = tempfile.mkstemp(prefix=f'.{path.name}.', suffix='.tmp', dir=path.parent); os.close(fd)
     tmp = Path(tmp)
+    os.chmod(tmp, path.stat().st_mode & 0o777 if path.exists() else 0o666 & ~_umask())   # as a plain open() would (mkstemp makes 0600)
     try:
         yield tmp
         with open(tmp, 'rb+') as f: os.fsync(f.fileno())

@@ -111,12 +111,16 @@ class PeakMemory:
 METHODS = {}
 
 def _check_hp_type(method:str, key:str, value, default):
-    "A hyper-parameter value must have its default's type (numbers for numbers, strings or numbers for radii such as '1/255')."
-    kind = None
-    if default is None: return
+    "A hyper-parameter value must fit its default's type: numbers for numbers (a radius such as '1/255' too), None for 'off/default'."
+    if default is None or value is None: return
     if isinstance(default, bool): ok, kind = isinstance(value, bool), 'true or false'
     elif isinstance(default, int): ok, kind = isinstance(value, int) and not isinstance(value, bool), 'an integer'
-    elif isinstance(default, float): ok, kind = isinstance(value, (int, float)) and not isinstance(value, bool) and np.isfinite(value), 'a number'
+    elif isinstance(default, float):
+        kind = "a number (or a radius such as '1/255')"
+        if isinstance(value, str):
+            try: parse_eps(value, 'l2'); ok = True
+            except RobustCLIPError: ok = False
+        else: ok = isinstance(value, (int, float)) and not isinstance(value, bool) and bool(np.isfinite(value))
     elif isinstance(default, str): ok, kind = isinstance(value, str) or (isinstance(value, (int, float)) and not isinstance(value, bool)), 'a string'
     elif isinstance(default, (list, tuple)): ok, kind = isinstance(value, (list, tuple)), 'a list'
     else: return
@@ -238,9 +242,12 @@ def train_method(method:str|Method, # registered name ('tecoa', 'fare', ...) or 
     bs = batch_size if batch_size is not None else m.batch_size
     if isinstance(bs, bool) or not isinstance(bs, int) or bs < 1: raise RobustCLIPError(f"batch_size must be an integer >= 1, got {bs!r}")
     mname = model if isinstance(model, str) else getattr(model, 'name', 'custom')
-    args = dict(method=m.name, hparams=m.hp, model=mname, dataset=dataset, eps=eps, batch_size=bs, n_train=n_train, train=cfg.__dict__)
-    if root is not None: args['root'] = str(Path(root).expanduser().resolve())   # other data: another run
-    run = Path(out) if out is not None else cache_dir('runs', f"{m.name}-{mname}-{dataset}-{config_hash(args)}")
+    # what decides the result; activation checkpointing changes memory and speed only, so a run may resume with it switched
+    args = dict(method=m.name, hparams=m.hp, model=mname, dataset=dataset, eps=eps, batch_size=bs, n_train=n_train,
+                train={k: v for k, v in cfg.__dict__.items() if k != 'grad_checkpointing'})
+    data_root = root if root is not None else os.environ.get('ROBUSTCLIP_DATA') or None
+    if data_root is not None: args['root'] = str(Path(data_root).expanduser().resolve())   # other data: another run
+    run = Path(out) if out is not None else cache_dir('runs')/f"{m.name}-{mname}-{dataset}-{config_hash(args)}"
     check_out_dir(run, 'run directory')
     meta_path, args_path = run/'method.json', run/'args.json'
     args_json = json.loads(json.dumps(args, default=str))

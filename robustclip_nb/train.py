@@ -134,22 +134,31 @@ def latest_checkpoint(out_dir) -> Path|None:
 class CheckpointError(RobustCLIPError):
     "A checkpoint's files cannot be read (truncated, corrupt)."
 
-def read_checkpoint(ck, device='cpu') -> tuple[dict, dict]:
-    "(model tensors, state) of checkpoint directory `ck`, read completely; `CheckpointError` if either file is damaged."
+def _corrupt_errors():
+    "Exception types that mean a checkpoint file is damaged (as opposed to a failing disk or a full GPU)."
+    import pickle, zipfile
+    from safetensors import SafetensorError
+    return (SafetensorError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile, KeyError, ValueError)
+
+def read_checkpoint(ck) -> tuple[dict, dict]:
+    "(model tensors on the CPU, state) of checkpoint directory `ck`, read completely; `CheckpointError` if a file is damaged."
     ck = Path(ck)
     if not (ck/'model.safetensors').exists() or not (ck/'state.pt').exists(): raise CheckpointError(f"no complete checkpoint at {ck}")
     try:
-        sd = load_file(ck/'model.safetensors', device=str(device))
+        sd = load_file(ck/'model.safetensors', device='cpu')
         st = torch.load(ck/'state.pt', weights_only=True, map_location='cpu')
         if not isinstance(st, dict) or not {'step', 'optimizer', 'rng'} <= set(st): raise ValueError('state.pt lacks step/optimizer/rng')
-    except Exception as e:
+    except OSError as e:        # the disk, not the file: do not declare the checkpoint damaged
+        raise RobustCLIPError(f"cannot read checkpoint {ck}: {e.strerror or e}") from e
+    except _corrupt_errors() + (RuntimeError,) as e:
+        if isinstance(e, torch.OutOfMemoryError): raise
         raise CheckpointError(f"checkpoint {ck} is unreadable: {type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}") from e
     return sd, st
 
 def load_checkpoint(ck, model:nn.Module, opt=None) -> dict:
     "Load a checkpoint into `model` (and `opt`); returns its state dict (step, extra, ...)."
     ck = Path(ck)
-    sd, st = read_checkpoint(ck, next(model.parameters()).device)
+    sd, st = read_checkpoint(ck)
     missing = [k for k in sd if k not in dict(model.named_parameters()) and k not in dict(model.named_buffers())]
     if missing: raise RobustCLIPError(f"checkpoint {ck} does not match the model: unexpected keys {missing[:5]}")
     if opt is not None:
@@ -160,12 +169,18 @@ def load_checkpoint(ck, model:nn.Module, opt=None) -> dict:
     return st
 
 def resume_checkpoint(out_dir, model:nn.Module, opt=None) -> dict|None:
-    "Load the newest readable checkpoint of `out_dir` (a damaged one is set aside with a warning); None if there is none."
-    for ck in checkpoints(out_dir):
+    "Load the newest readable checkpoint of `out_dir`; a damaged one is set aside with a warning. None if the run has none."
+    cks = checkpoints(out_dir)
+    rank, world = dist_info()
+    for ck in cks:
         try: return load_checkpoint(ck, model, opt)
         except CheckpointError as e:
-            bad = ck.with_name('corrupt_' + ck.name); shutil.rmtree(bad, ignore_errors=True); os.replace(ck, bad)
-            warnings.warn(f"{e}; moved it to {bad.name} and resuming from the previous checkpoint", stacklevel=2)
+            if world > 1: torch.distributed.barrier()          # every rank has read it before rank 0 moves it
+            bad = ck.with_name('corrupt_' + ck.name)
+            if rank == 0: shutil.rmtree(bad, ignore_errors=True); os.replace(ck, bad)
+            warnings.warn(f"{e}; moved it to {bad.name}, trying the previous checkpoint", stacklevel=2)
+    if cks: raise RobustCLIPError(f"no readable checkpoint left in {Path(out_dir)/'checkpoints'} (the damaged ones are now corrupt_step_*); "
+                                  "delete the run directory to start over")
     return None
 
 # %% ../nbs/07_train.ipynb #8ace37ba

@@ -20,84 +20,92 @@ def sandbox(tmp_path, monkeypatch):
     (tmp_path/'bad.json').write_text('{"embed_dim": 64, ')
     (tmp_path/'notaconfig.json').write_text('{"a": 1}')
     root = tmp_path/'badroot'/'cifar-10-batches-py'; root.mkdir(parents=True)
-    for f in ('test_batch', 'batches.meta'): (root/f).write_text('these are not CIFAR pickles')
+    for f in ('test_batch', 'batches.meta', *[f'data_batch_{i}' for i in range(1, 6)]): (root/f).write_text('these are not CIFAR pickles')
     (tmp_path/'exists').mkdir(); (tmp_path/'exists'/'mine.txt').write_text('a folder that holds no run')
     (tmp_path/'runs_ok').mkdir()
     return tmp_path
 
-CLI = {
+@pytest.fixture(scope='module', autouse=True)
+def nano_cached():
+    "Train offline-nano first if the cache lacks it, so that no case below depends on the order of the tests."
+    from robustclip_nb.zoo import load_model
+    load_model('offline-nano', progress=False)
+
+CLI = {   # name: (argv, a fragment the one-line message must contain)
     # eval
-    'eval unknown dataset': ['eval', *NANO, '--dataset', 'nosuch'],
-    'eval empty dataset': ['eval', *NANO, '--dataset', ''],
-    'eval unknown split': ['eval', *NANO, '--dataset', 'digits', '--split', 'validation'],
-    'eval negative seed': ['eval', *NANO, '--dataset', 'digits', '--seed', '-1'],
-    'eval n zero': ['eval', *NANO, '--dataset', 'digits', '--n', '0'],
-    'eval n text': ['eval', *NANO, '--dataset', 'digits', '--n', 'abc'],
-    'eval out under a file': ['eval', *NANO, '--dataset', 'digits', '--out', 'afile/r.csv'],
-    'eval out unknown format': ['eval', *NANO, '--dataset', 'digits', '--out', 'r.txt'],
-    'eval out is a folder': ['eval', *NANO, '--dataset', 'digits', '--out', 'exists'],
-    'eval out unwritable': ['eval', *NANO, '--dataset', 'digits', '--n', '8', '--out', '/proc/robustclip/r.csv'],
-    'eval corrupt model config': ['eval', '--model', 'bad.json', '--dataset', 'digits'],
-    'eval json that is no model config': ['eval', '--model', 'notaconfig.json', '--dataset', 'digits'],
-    'eval unknown model': ['eval', '--model', 'ViT-Nope-99', '--dataset', 'digits'],
-    'eval missing checkpoint': ['eval', '--model', 'ViT-B-32', '--pretrained', 'nope.pt', '--dataset', 'digits'],
-    'eval root missing': ['eval', *NANO, '--dataset', 'cifar10', '--root', '/no/such/dir'],
-    'eval root of the wrong format': ['eval', *NANO, '--dataset', 'cifar10', '--root', 'badroot'],
-    'eval root without the files': ['eval', *NANO, '--dataset', 'cifar10', '--root', 'exists'],
-    'eval attack without eps': ['eval', *NANO, '--dataset', 'digits', '--attack', 'pgd'],
-    'eval eps above 1': ['eval', *NANO, '--dataset', 'digits', '--attack', 'pgd', '--eps', '4'],
-    'eval eps text': ['eval', *NANO, '--dataset', 'digits', '--attack', 'pgd', '--eps', 'abc'],
-    'eval eps negative': ['eval', *NANO, '--dataset', 'digits', '--attack', 'pgd', '--eps', '-1/255'],
-    'eval eps without attack': ['eval', *NANO, '--dataset', 'digits', '--eps', '4/255'],
-    'eval unknown attack': ['eval', *NANO, '--dataset', 'digits', '--attack', 'fgsm', '--eps', '1/255'],
-    'eval unknown norm': ['eval', *NANO, '--dataset', 'digits', '--attack', 'pgd', '--eps', '1/255', '--norm', 'l1'],
-    'eval steps zero': ['eval', *NANO, '--dataset', 'digits', '--attack', 'pgd', '--eps', '1/255', '--steps', '0'],
-    'eval batch negative': ['eval', *NANO, '--dataset', 'digits', '--batch-size', '-5'],
-    'eval budget zero': ['eval', *NANO, '--dataset', 'digits', '--attack', 'text', '--budget', '0'],
-    'eval unknown device': ['eval', *NANO, '--dataset', 'digits', '--device', 'gpu0'],
-    'eval attack not for retrieval': ['eval', *NANO, '--dataset', 'tuxpaint-captions', '--n', '8', '--attack', 'aa', '--eps', '1/255'],
+    'eval unknown dataset': (['eval', *NANO, '--dataset', 'nosuch'], "unknown dataset 'nosuch'"),
+    'eval empty dataset': (['eval', *NANO, '--dataset', ''], '--dataset is empty'),
+    'eval unknown split': (['eval', *NANO, '--dataset', 'digits', '--split', 'validation'], "no split 'validation'"),
+    'eval negative seed': (['eval', *NANO, '--dataset', 'digits', '--seed', '-1'], "--seed: expected an integer >= 0, got '-1'"),
+    'eval n zero': (['eval', *NANO, '--dataset', 'digits', '--n', '0'], "--n: expected a positive integer, got '0'"),
+    'eval n text': (['eval', *NANO, '--dataset', 'digits', '--n', 'abc'], "got 'abc'"),
+    'eval out under a file': (['eval', *NANO, '--dataset', 'digits', '--out', 'afile/r.csv'], "'afile' is a file"),
+    'eval out unknown format': (['eval', *NANO, '--dataset', 'digits', '--out', 'r.txt'], "unknown format '.txt'"),
+    'eval out is a folder': (['eval', *NANO, '--dataset', 'digits', '--out', 'exists'], "'exists' is a folder"),
+    'eval out unwritable': (['eval', *NANO, '--dataset', 'digits', '--n', '8', '--out', '/proc/robustclip/r.csv'], 'not writable'),
+    'eval corrupt model config': (['eval', '--model', 'bad.json', '--dataset', 'digits'], 'bad.json is not valid JSON'),
+    'eval json that is no model config': (['eval', '--model', 'notaconfig.json', '--dataset', 'digits'], 'not an open_clip model config'),
+    'eval unknown model': (['eval', '--model', 'ViT-Nope-99', '--dataset', 'digits'], "unknown model 'ViT-Nope-99'"),
+    'eval missing checkpoint': (['eval', '--model', 'ViT-B-32', '--pretrained', 'nope.pt', '--dataset', 'digits'], 'nope.pt not found'),
+    'eval root missing': (['eval', *NANO, '--dataset', 'cifar10', '--root', '/no/such/dir'], "'/no/such/dir' does not exist"),
+    'eval root of the wrong format': (['eval', *NANO, '--dataset', 'cifar10', '--root', 'badroot'], 'test_batch: UnpicklingError'),
+    'eval root without the files': (['eval', *NANO, '--dataset', 'cifar10', '--root', 'exists'], 'files not found'),
+    'eval attack without eps': (['eval', *NANO, '--dataset', 'digits', '--attack', 'pgd'], '--attack pgd needs --eps'),
+    'eval eps above 1': (['eval', *NANO, '--dataset', 'digits', '--attack', 'pgd', '--eps', '4'], "eps='4' exceeds 1"),
+    'eval eps text': (['eval', *NANO, '--dataset', 'digits', '--attack', 'pgd', '--eps', 'abc'], "cannot parse eps='abc'"),
+    'eval eps negative': (['eval', *NANO, '--dataset', 'digits', '--attack', 'pgd', '--eps=-1/255'], 'eps must be >= 0'),
+    'eval eps without attack': (['eval', *NANO, '--dataset', 'digits', '--eps', '4/255'], '--eps needs an --attack'),
+    'eval unknown attack': (['eval', *NANO, '--dataset', 'digits', '--attack', 'fgsm', '--eps', '1/255'], "invalid choice: 'fgsm'"),
+    'eval unknown norm': (['eval', *NANO, '--dataset', 'digits', '--attack', 'pgd', '--eps', '1/255', '--norm', 'l1'], "invalid choice: 'l1'"),
+    'eval steps zero': (['eval', *NANO, '--dataset', 'digits', '--attack', 'pgd', '--eps', '1/255', '--steps', '0'], '--steps: expected a positive integer'),
+    'eval batch negative': (['eval', *NANO, '--dataset', 'digits', '--batch-size', '-5'], "got '-5'"),
+    'eval budget zero': (['eval', *NANO, '--dataset', 'digits', '--attack', 'text', '--budget', '0'], '--budget'),
+    'eval unknown device': (['eval', *NANO, '--dataset', 'digits', '--device', 'gpu0'], "unknown device 'gpu0'"),
+    'eval attack not for retrieval': (['eval', *NANO, '--dataset', 'tuxpaint-captions', '--n', '8', '--attack', 'aa', '--eps', '1/255'], '--attack aa does not apply'),
     # train
-    'train unknown method': ['train', 'nosuch', '--out', 'run'],
-    'train unknown dataset': ['train', 'tecoa', *NANO, '--dataset', 'nosuch', '--out', 'run'],
-    'train set value of the wrong type': ['train', 'tecoa', *NANO, '--dataset', 'digits', '--set', 'attack_steps=abc', '--out', 'run'],
-    'train unknown set key': ['train', 'tecoa', *NANO, '--dataset', 'digits', '--set', 'nope=1', '--out', 'run'],
-    'train set without =': ['train', 'tecoa', *NANO, '--dataset', 'digits', '--set', 'oops', '--out', 'run'],
-    'train advlora rank zero': ['train', 'advlora', *NANO, '--dataset', 'digits', '--set', 'rank=0', '--out', 'run'],
-    'train eps zero': ['train', 'tecoa', *NANO, '--dataset', 'digits', '--eps', '0', '--out', 'run'],
-    'train eps text': ['train', 'tecoa', *NANO, '--dataset', 'digits', '--eps', 'four', '--out', 'run'],
-    'train out is a file': ['train', 'tecoa', *NANO, '--dataset', 'digits', '--out', 'afile'],
-    'train out under a file': ['train', 'tecoa', *NANO, '--dataset', 'digits', '--out', 'afile/run'],
-    'train out holds other files': ['train', 'tecoa', *NANO, '--dataset', 'digits', '--out', 'exists'],
-    'train negative lr': ['train', 'tecoa', *NANO, '--dataset', 'digits', '--lr', '-1', '--out', 'run'],
-    'train lr text': ['train', 'tecoa', *NANO, '--dataset', 'digits', '--lr', 'abc', '--out', 'run'],
-    'train negative seed': ['train', 'tecoa', *NANO, '--dataset', 'digits', '--seed', '-3', '--out', 'run'],
-    'train steps zero': ['train', 'tecoa', *NANO, '--dataset', 'digits', '--steps', '0', '--out', 'run'],
-    'train root missing': ['train', 'tecoa', *NANO, '--dataset', 'cifar10', '--root', '/no/such', '--out', 'run'],
-    'train root of the wrong format': ['train', 'tecoa', *NANO, '--dataset', 'cifar10', '--root', 'badroot', '--out', 'run'],
-    'train captions for a classification method': ['train', 'tecoa', *NANO, '--dataset', 'tuxpaint-captions', '--out', 'run', '--n-train', '16'],
-    'train eval dataset unknown': ['train', 'tecoa', *NANO, '--dataset', 'digits', '--out', 'run', '--eval', '--eval-dataset', 'nosuch'],
-    'train eval eps text': ['train', 'tecoa', *NANO, '--dataset', 'digits', '--out', 'run', '--eval', '--eval-eps', 'abc'],
-    'train corrupt model config': ['train', 'tecoa', '--model', 'bad.json', '--dataset', 'digits', '--out', 'run'],
-    'train unknown device': ['train', 'tecoa', *NANO, '--dataset', 'digits', '--device', 'gpu0', '--out', 'run'],
+    'train unknown method': (['train', 'nosuch', '--out', 'run'], "unknown method 'nosuch'"),
+    'train unknown dataset': (['train', 'tecoa', *NANO, '--dataset', 'nosuch', '--out', 'run'], "unknown dataset 'nosuch'"),
+    'train set value of the wrong type': (['train', 'tecoa', *NANO, '--dataset', 'digits', '--set', 'attack_steps=abc', '--out', 'run'], "attack_steps must be an integer (default 5), got 'abc'"),
+    'train unknown set key': (['train', 'tecoa', *NANO, '--dataset', 'digits', '--set', 'nope=1', '--out', 'run'], "no hyper-parameter 'nope'"),
+    'train set without =': (['train', 'tecoa', *NANO, '--dataset', 'digits', '--set', 'oops', '--out', 'run'], "--set expects key=value, got 'oops'"),
+    'train advlora rank zero': (['train', 'advlora', *NANO, '--dataset', 'digits', '--set', 'rank=0', '--out', 'run'], 'rank must be an integer >= 1, got 0'),
+    'train eps zero': (['train', 'tecoa', *NANO, '--dataset', 'digits', '--eps', '0', '--out', 'run'], 'give eps > 0'),
+    'train eps text': (['train', 'tecoa', *NANO, '--dataset', 'digits', '--eps', 'four', '--out', 'run'], "cannot parse eps='four'"),
+    'train out is a file': (['train', 'tecoa', *NANO, '--dataset', 'digits', '--out', 'afile'], "'afile' is a file"),
+    'train out under a file': (['train', 'tecoa', *NANO, '--dataset', 'digits', '--out', 'afile/run'], 'cannot be created'),
+    'train out holds other files': (['train', 'tecoa', *NANO, '--dataset', 'digits', '--out', 'exists'], 'holds no robustclip run'),
+    'train negative lr': (['train', 'tecoa', *NANO, '--dataset', 'digits', '--lr', '-1', '--out', 'run'], "--lr: expected a positive number, got '-1'"),
+    'train lr text': (['train', 'tecoa', *NANO, '--dataset', 'digits', '--lr', 'abc', '--out', 'run'], "got 'abc'"),
+    'train negative seed': (['train', 'tecoa', *NANO, '--dataset', 'digits', '--seed', '-3', '--out', 'run'], "got '-3'"),
+    'train steps zero': (['train', 'tecoa', *NANO, '--dataset', 'digits', '--steps', '0', '--out', 'run'], '--steps: expected a positive integer'),
+    'train root missing': (['train', 'tecoa', *NANO, '--dataset', 'cifar10', '--root', '/no/such', '--out', 'run'], "'/no/such' does not exist"),
+    'train root of the wrong format': (['train', 'tecoa', *NANO, '--dataset', 'cifar10', '--root', 'badroot', '--out', 'run'], 'data_batch_1: UnpicklingError'),
+    'train captions for a classification method': (['train', 'tecoa', *NANO, '--dataset', 'tuxpaint-captions', '--out', 'run', '--n-train', '16'], 'needs a labelled classification set'),
+    'train eval dataset unknown': (['train', 'tecoa', *NANO, '--dataset', 'digits', '--out', 'run', '--eval', '--eval-dataset', 'nosuch'], "unknown dataset 'nosuch'"),
+    'train eval eps text': (['train', 'tecoa', *NANO, '--dataset', 'digits', '--out', 'run', '--eval', '--eval-eps', 'abc'], "cannot parse eps='abc'"),
+    'train corrupt model config': (['train', 'tecoa', '--model', 'bad.json', '--dataset', 'digits', '--out', 'run'], 'bad.json is not valid JSON'),
+    'train unknown device': (['train', 'tecoa', *NANO, '--dataset', 'digits', '--device', 'gpu0', '--out', 'run'], "unknown device 'gpu0'"),
     # run, base, syntax
-    'run unknown profile': ['run', '--profile', 'nosuch', '--out', 'runs_ok'],
-    'run corrupt profile': ['run', '--profile', 'bad.json', '--out', 'runs_ok'],
-    'run unknown experiment': ['run', '--profile', 'smoke', '--only', 'nosuch', '--out', 'runs_ok'],
-    'run out is a file': ['run', '--profile', 'smoke', '--out', 'afile'],
-    'run no notebooks there': ['run', '--profile', 'smoke', '--nbs-dir', 'exists', '--out', 'runs_ok'],
-    'base unknown model': ['base', '--name', 'nosuch'],
-    'unknown sub-command': ['fly'],
-    'no sub-command': [],
+    'run unknown profile': (['run', '--profile', 'nosuch', '--out', 'runs_ok'], "unknown profile 'nosuch'"),
+    'run corrupt profile': (['run', '--profile', 'bad.json', '--out', 'runs_ok'], 'bad.json is not valid JSON'),
+    'run unknown experiment': (['run', '--profile', 'smoke', '--only', 'nosuch', '--out', 'runs_ok'], "unknown experiment 'nosuch'"),
+    'run out is a file': (['run', '--profile', 'smoke', '--out', 'afile'], "'afile' is a file"),
+    'run no notebooks there': (['run', '--profile', 'smoke', '--nbs-dir', 'exists', '--out', 'runs_ok'], 'no experiment notebooks found'),
+    'base unknown model': (['base', '--name', 'nosuch'], "unknown offline model 'nosuch'"),
+    'unknown sub-command': (['fly'], "invalid choice: 'fly'"),
+    'no sub-command': ([], 'required: command'),
 }
 
 @pytest.mark.parametrize('case', sorted(CLI))
 def test_cli_bad_input(case, sandbox, capsys):
     runs = cache_dir('runs'); before, cache_before = _tree(sandbox), _tree(runs)
-    with pytest.raises(SystemExit) as e: main(CLI[case])
+    argv, expect = CLI[case]
+    with pytest.raises(SystemExit) as e: main(argv)
     out, err = capsys.readouterr()
     assert e.value.code == 2, (case, e.value.code, err)
     lines = [l for l in err.splitlines() if l.strip()]
     assert len(lines) == 1 and lines[0].startswith('robustclip'), (case, err)
+    assert expect in lines[0], (case, expect, lines[0])
     assert 'Traceback' not in err + out
     assert _tree(sandbox) == before, (case, sorted(set(_tree(sandbox)) - set(before)))
     assert _tree(runs) == cache_before, case

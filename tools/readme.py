@@ -2,13 +2,10 @@
 Markdown cells are copied, code cells become ```python blocks followed by their text outputs.
 `python tools/readme.py --check` exits 1 when README.md is out of date."""
 import sys, json
-from configparser import ConfigParser
 from pathlib import Path
 
 root = Path(__file__).resolve().parents[1]
-_cfg = ConfigParser(delimiters=['=']); _cfg.read(root/'settings.ini'); _cfg = _cfg['DEFAULT']
-# absolute image links, so the README renders on PyPI and in an installed package's metadata as well as on GitHub
-RAW = _cfg['git_url'].replace('https://github.com/', 'https://raw.githubusercontent.com/').rstrip('/') + f"/{_cfg['branch']}/"
+
 HEADER = '<!-- generated from nbs/index.ipynb by tools/readme.py: edit the notebook, not this file -->\n\n'
 
 def render(nb_path=root/'nbs'/'index.ipynb') -> str:
@@ -16,7 +13,7 @@ def render(nb_path=root/'nbs'/'index.ipynb') -> str:
     parts = []
     for c in nb['cells']:
         src = ''.join(c['source']).strip()
-        if c['cell_type'] == 'markdown': parts.append(src.replace('](../figures/', f'](' + RAW + 'figures/'))
+        if c['cell_type'] == 'markdown': parts.append(src.replace('](../figures/', '](figures/'))   # relative to the repo root: the commit's own figures (setup.py makes them absolute for the wheel)
         elif c['cell_type'] == 'code' and src and not src.startswith('#| hide'):
             echo = '#| echo: false' not in src.splitlines()
             outs = [''.join(o.get('text', '')) or ''.join(o.get('data', {}).get('text/plain', '')) for o in c.get('outputs', []) if o.get('name') != 'stderr']
