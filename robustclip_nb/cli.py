@@ -7,7 +7,7 @@ from __future__ import annotations
 import sys, json, argparse, time
 from pathlib import Path
 import pandas as pd
-from .core import (RobustCLIPError, parse_eps, check_norm, results_frame, save_results, set_seed, write_provenance,
+from .core import (RobustCLIPError, parse_eps, results_frame, save_results, set_seed, write_provenance,
                                 check_out_file, check_out_dir, RESULT_FORMATS)
 
 # %% auto #0
