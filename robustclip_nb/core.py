@@ -26,8 +26,8 @@ def parse_eps(eps, # a float in [0,1] pixel units, or a string such as '4/255', 
     "Parse and validate a perturbation radius given in [0,1] pixel units."
     if isinstance(eps, str):
         s = eps.strip()
+        if s.count('/') > 1: raise RobustCLIPError(f"cannot parse eps={eps!r}: one fraction at most, such as 4/255")
         try:
-            if s.count('/') > 1: raise ValueError(s)
             num, _, den = s.partition('/')
             v = float(Fraction(num.strip()) / Fraction(den.strip())) if den else float(s)
         except (ValueError, ZeroDivisionError): raise RobustCLIPError(f"cannot parse eps={eps!r}: use a number in [0,1] pixel units or a fraction such as 4/255")
@@ -262,10 +262,9 @@ def progress(iterable=None, total=None, desc:str='', disable:bool=False, **kw):
     if not disable and _interactive():
         from tqdm.auto import tqdm
         return tqdm(iterable, total=total, desc=desc, **kw)
-    if disable: return _Silent(iterable)
+    if disable: return _Silent(iterable, total=total)
     return LogProgress(iterable, total=total, desc=desc, **kw)
 
 class _Silent(LogProgress):
     "A disabled progress bar: iterates, prints nothing."
-    def __init__(self, iterable=None, *a, **kw): super().__init__(iterable, total=None); self.every = float('inf')
     def _print(self): pass

@@ -147,12 +147,12 @@ def read_checkpoint(ck) -> tuple[dict, dict]:
     try:
         sd = load_file(ck/'model.safetensors', device='cpu')
         st = torch.load(ck/'state.pt', weights_only=True, map_location='cpu')
-        if not isinstance(st, dict) or not {'step', 'optimizer', 'rng'} <= set(st): raise ValueError('state.pt lacks step/optimizer/rng')
     except OSError as e:        # the disk, not the file: do not declare the checkpoint damaged
         raise RobustCLIPError(f"cannot read checkpoint {ck}: {e.strerror or e}") from e
     except _corrupt_errors() + (RuntimeError,) as e:
         if isinstance(e, torch.OutOfMemoryError): raise
         raise CheckpointError(f"checkpoint {ck} is unreadable: {type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}") from e
+    if not isinstance(st, dict) or not {'step', 'optimizer', 'rng'} <= set(st): raise CheckpointError(f"checkpoint {ck} is unreadable: state.pt lacks step/optimizer/rng")
     return sd, st
 
 def load_checkpoint(ck, model:nn.Module, opt=None) -> dict:
