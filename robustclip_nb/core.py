@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_core.ipynb #4048fadf
 from __future__ import annotations
-import os, re, sys, json, math, time, random, hashlib, platform, subprocess, tempfile, contextlib
+import os, re, sys, json, warnings, importlib, math, time, random, hashlib, platform, subprocess, tempfile, contextlib
 from pathlib import Path
 from fractions import Fraction
 import numpy as np, pandas as pd, torch
@@ -12,8 +12,8 @@ import numpy as np, pandas as pd, torch
 # %% auto #0
 __all__ = ['RESULT_COLUMNS', 'RESULT_FORMATS', 'RobustCLIPError', 'parse_eps', 'check_norm', 'check_images', 'check_labels',
            'set_seed', 'cache_dir', 'config_hash', 'get_device', 'check_out_file', 'check_out_dir', 'atomic_target',
-           'atomic_write', 'result_record', 'results_frame', 'save_results', 'provenance', 'write_provenance',
-           'LogProgress', 'progress']
+           'atomic_write', 'result_record', 'results_frame', 'save_results', 'pivot_results', 'moved_names',
+           'provenance', 'write_provenance', 'LogProgress', 'progress']
 
 # %% ../nbs/00_core.ipynb #f814bcae
 class RobustCLIPError(ValueError):
@@ -157,9 +157,9 @@ def atomic_write(path, data:str|bytes) -> Path:
     return Path(path)
 
 # %% ../nbs/00_core.ipynb #36c23e3d
-RESULT_COLUMNS = ['model', 'method', 'dataset', 'task', 'attack', 'norm', 'eps', 'steps', 'n', 'seed', 'metric', 'value']
+RESULT_COLUMNS = ['model', 'method', 'dataset', 'task', 'attack', 'norm', 'eps', 'steps', 'budget', 'n', 'seed', 'metric', 'value']
 _REQUIRED = ['model', 'dataset', 'task', 'metric', 'value']
-_DEFAULTS = dict(method='none', attack='none', norm='linf', eps=0.0, steps=0, n=0, seed=0)
+_DEFAULTS = dict(method='none', attack='none', norm='linf', eps=0.0, steps=0, budget=0, n=0, seed=0)
 
 def result_record(**kw) -> dict:
     "One tidy result row; unknown keys are kept as extra columns, missing optional keys get defaults."
@@ -167,7 +167,7 @@ def result_record(**kw) -> dict:
     if miss: raise RobustCLIPError(f"result record is missing {miss}")
     rec = {**_DEFAULTS, **kw}
     rec['eps'], rec['value'] = float(rec['eps']), float(rec['value'])
-    rec['n'], rec['steps'], rec['seed'] = int(rec['n']), int(rec['steps']), int(rec['seed'])
+    for k in ('n', 'steps', 'budget', 'seed'): rec[k] = int(rec[k])
     return {**{k: rec[k] for k in RESULT_COLUMNS}, **{k: v for k, v in rec.items() if k not in RESULT_COLUMNS}}
 
 def results_frame(records) -> pd.DataFrame:
@@ -191,6 +191,35 @@ def save_results(df, path) -> Path:
 def _has_tabulate():
     try: import tabulate; return True
     except ImportError: return False
+
+# %% ../nbs/00_core.ipynb #e8ef95c6
+def pivot_results(df:pd.DataFrame, # a tidy results frame
+                  index, # column(s) that become rows
+                  columns, # column(s) that become columns
+                  values:str='value', # the column in the cells
+                 ) -> pd.DataFrame:
+    "Pivot a tidy results frame; raises `RobustCLIPError` when two rows would share one cell."
+    index = [index] if isinstance(index, str) else list(index)
+    columns = [columns] if isinstance(columns, str) else list(columns)
+    keys = index + columns
+    if missing := [k for k in keys + [values] if k not in df.columns]: raise RobustCLIPError(f"results have no column(s) {missing}")
+    dup = df.duplicated(subset=keys, keep=False)
+    if dup.any():
+        clash = df.loc[dup, keys].drop_duplicates().head(3).to_dict('records')
+        raise RobustCLIPError(f"{int(dup.sum())} result rows share a cell of the table by {keys}, e.g. {clash}: "
+                              "label runs by every hyper-parameter that tells them apart")
+    return df.pivot(index=index, columns=columns, values=values)
+
+# %% ../nbs/00_core.ipynb #2b471a68
+def moved_names(module:str, # the old module's `__name__`
+                moves:dict, # public name -> the module it now lives in, e.g. {'TextAttack': 'robustclip_nb.text_attacks'}
+               ):
+    "A module `__getattr__` that keeps moved public names importable from their old module, with a `DeprecationWarning`."
+    def __getattr__(name):
+        if name not in moves: raise AttributeError(f"module {module!r} has no attribute {name!r}")
+        warnings.warn(f"{module}.{name} has moved: import it from {moves[name]}", DeprecationWarning, stacklevel=2)
+        return getattr(importlib.import_module(moves[name]), name)
+    return __getattr__
 
 # %% ../nbs/00_core.ipynb #30604078
 def _git(*args):
