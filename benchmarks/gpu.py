@@ -195,7 +195,7 @@ def sec_peak(b:Bench):
     b.peak_tflops = next(r['tflops'] for r in b.records if r['section'] == 'peak' and r['dtype'] == 'bfloat16')
 
 def _train_data(n:int, size:int, classes:int, batch:int):
-    from robustclip_nb.methods import StepBatches, TrainData
+    from robustclip_nb.train import StepBatches, TrainData
     g = torch.Generator().manual_seed(0)
     x = torch.randint(0, 256, (n, 3, size, size), dtype=torch.uint8, generator=g)
     y = torch.randint(0, classes, (n,), generator=g)

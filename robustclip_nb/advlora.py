@@ -11,14 +11,15 @@ from peft.tuners.lora import LoraLayer
 from peft.tuners.lora.layer import MultiheadAttention as LoraMultiheadAttention
 from .core import RobustCLIPError
 from .clip import CLIP, class_embeddings
-from .methods import Method, register, TrainData
+from .train import TrainData
+from .methods import Method, register
 
 # %% auto #0
 __all__ = ['DEFAULT_TARGETS', 'ADAPTER', 'PAPER_ADVLORA', 'add_lora', 'lora_layers', 'base_weight', 'mha_out_proj_factor',
            'effective_scale', 'merged_clip', 'kmeans', 'cluster_init_', 'adaptive_scale', 'get_lora_scale',
            'set_lora_scale', 'AdvLoRA', 'CleanLoRA']
 
-# %% ../nbs/16_advlora.ipynb #2f364541
+# %% ../nbs/16_advlora.ipynb #52c8b5b3
 DEFAULT_TARGETS = ('attn', 'mlp.c_fc', 'mlp.c_proj')
 ADAPTER = 'default' # peft adapter name
 
@@ -53,6 +54,7 @@ def add_lora(clip:CLIP, # model to adapt in place (pass a copy to keep the origi
     clip.model.visual = get_peft_model(vis, cfg)
     return clip
 
+# %% ../nbs/16_advlora.ipynb #56298c17
 def lora_layers(clip:CLIP) -> dict:
     "The peft LoRA layers of the vision tower by name (an adapted `attn` and its nested out-projection are both listed)."
     return {n: m for n, m in clip.model.visual.named_modules() if isinstance(m, LoraLayer)}
@@ -62,6 +64,7 @@ def base_weight(layer:LoraLayer) -> torch.Tensor:
     b = layer.get_base_layer()
     return b.in_proj_weight if isinstance(layer, LoraMultiheadAttention) else b.weight
 
+# %% ../nbs/16_advlora.ipynb #7632b544
 _FACTOR = {}
 def mha_out_proj_factor() -> float:
     "How many times peft applies the out-projection adapter of an adapted `nn.MultiheadAttention` (measured once on a probe)."
@@ -139,7 +142,7 @@ def cluster_init_(clip:CLIP, # a model from `add_lora`
             W.sub_(approx)
     return errs
 
-# %% ../nbs/16_advlora.ipynb #b6ae8644
+# %% ../nbs/16_advlora.ipynb #5d6bd47e
 def adaptive_scale(s:float, # current scaling
                    loss_adv:float, loss_clean:float, # training loss on adversarial / clean images
                    eta:float=0.05, # adaptation rate
@@ -150,6 +153,7 @@ def adaptive_scale(s:float, # current scaling
     ratio = float(loss_adv) / max(float(loss_clean), 1e-8)
     return float(min(max(s * math.exp(eta * (ratio - 1 - tau)), s_min), s_max))
 
+# %% ../nbs/16_advlora.ipynb #94d3557c
 def get_lora_scale(clip:CLIP) -> float:
     "The scaling s of the (first) LoRA layer."
     return float(next(iter(lora_layers(clip).values())).scaling[ADAPTER])
@@ -159,7 +163,7 @@ def set_lora_scale(clip:CLIP, s:float):
     for layer in lora_layers(clip).values(): layer.scaling[ADAPTER] = float(s)
     if 'lora_scale' in clip._buffers: clip.lora_scale.fill_(float(s))
 
-# %% ../nbs/16_advlora.ipynb #60d15d70
+# %% ../nbs/16_advlora.ipynb #a33318e8
 PAPER_ADVLORA = {
     'backbone': ('CLIP ViT-B/16 (image and text encoders; retrieval on MSCOCO/Flickr30k, MSR-VTT)', 'METHODS.md, AdvLoRA'),
     'lora': ('W = W0 + B A, rank r, in the VLM', 'METHODS.md, AdvLoRA'),
@@ -173,6 +177,7 @@ PAPER_ADVLORA = {
     'eval': ('image->text / text->image R@1/5/10, clean and under attack', 'METHODS.md, Threat model (retrieval)'),
 }
 
+# %% ../nbs/16_advlora.ipynb #e1d63f32
 def _check_hp(hp):
     if hp['init'] not in ('default', 'cluster'): raise RobustCLIPError(f"init must be 'default' or 'cluster', got {hp['init']!r}")
     if not 0 < hp['scale_min'] <= 1 <= hp['scale_max']: raise RobustCLIPError(f"need 0 < scale_min <= 1 <= scale_max (multiples of alpha/rank), got {hp['scale_min']}, {hp['scale_max']}")
@@ -239,6 +244,7 @@ class AdvLoRA(Method):
         super().load_state(model, sd)
         if 'lora_scale' in model._buffers: set_lora_scale(model, float(model.lora_scale))
 
+# %% ../nbs/16_advlora.ipynb #918cb564
 @register
 class CleanLoRA(AdvLoRA):
     "Conventional LoRA fine-tuning on clean images (the non-robust adaptation baseline)."

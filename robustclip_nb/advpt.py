@@ -9,16 +9,18 @@ from pathlib import Path
 import numpy as np, pandas as pd, torch, torch.nn as nn, torch.nn.functional as F
 from safetensors.torch import save_file, load_file
 from open_clip.transformer import text_global_pool
-from .core import RobustCLIPError, parse_eps, config_hash
+from .core import RobustCLIPError, parse_eps, config_hash, moved_names, results_frame
 from .core import progress as progress_bar   # `progress` is also the name of the functions' on/off flag
 from .clip import CLIP, ZeroShotClassifier
-from .attacks import PGD, ImageEmbedder, EmbeddingKL
-from .methods import Method, register, TrainData, fingerprint
-from .train import StepBatchSampler
+from .attacks import PGD
+from .threats import ImageEmbedder, EmbeddingKL
+from .methods import Method, register, fingerprint
+from .train import TrainData, StepBatchSampler
+from .evaluate import evaluate_classification, make_image_attack
 
 # %% auto #0
 __all__ = ['PAPER_ADVPT', 'encode_text_embeddings', 'PromptLearner', 'PromptedCLIP', 'embedding_bank', 'bank_key', 'bank_info',
-           'cached_bank', 'few_shot_indices', 'AdvPT', 'CleanPT', 'BitDepth', 'JPEG', 'Defended', 'synergy_table']
+           'cached_bank', 'few_shot_indices', 'AdvPT', 'CleanPT', 'synergy_table']
 
 # %% ../nbs/14_advpt.ipynb #c4e86fd9
 def _text_tower(clip:CLIP) -> nn.Module:
@@ -242,66 +244,33 @@ class CleanPT(AdvPT):
     adversarial = False
 
 # %% ../nbs/14_advpt.ipynb #f99a4a8a
-def _straight_through(x:torch.Tensor, y:torch.Tensor) -> torch.Tensor:
-    "Forward value `y`, identity gradient w.r.t. `x` (BPDA)."
-    return x + (y - x).detach()
-
-class BitDepth(nn.Module):
-    "Bit-depth reduction of [0,1] images to `bits` bits per channel, with an identity (BPDA) backward."
-    def __init__(self, bits:int=4): # bits per channel, 1..8
-        super().__init__()
-        if not _is_int(bits) or not 1 <= bits <= 8: raise RobustCLIPError(f"bits must be an integer in 1..8, got {bits!r}")
-        self.bits = int(bits)
-    def extra_repr(self): return f"bits={self.bits}"
-    def forward(self, x):
-        L = 2 ** self.bits - 1
-        return _straight_through(x, torch.round(x.clamp(0, 1) * L) / L)
-
-class JPEG(nn.Module):
-    "JPEG compression of [0,1] images at `quality`, with an identity (BPDA) backward."
-    def __init__(self, quality:int=75): # JPEG quality, 1..100
-        super().__init__()
-        if not _is_int(quality) or not 1 <= quality <= 100: raise RobustCLIPError(f"quality must be an integer in 1..100, got {quality!r}")
-        self.quality = int(quality)
-    def extra_repr(self): return f"quality={self.quality}"
-    def forward(self, x):
-        from torchvision.io import encode_jpeg, decode_jpeg
-        if x.ndim != 4 or x.shape[1] not in (1, 3): raise RobustCLIPError(f"JPEG needs images (B, 1 or 3, H, W), got {tuple(x.shape)}")
-        u8 = (x.detach().clamp(0, 1) * 255).round().to(torch.uint8).cpu()
-        y = torch.stack(decode_jpeg(encode_jpeg(list(u8), quality=self.quality))).to(x.device, x.dtype) / 255
-        return _straight_through(x, y)
-
-class Defended(nn.Module):
-    "A classifier behind an input pre-processing defence: `classifier(defence(x))`."
-    def __init__(self, classifier:nn.Module, defence:nn.Module|None=None): # defence None: no pre-processing
-        super().__init__()
-        self.classifier, self.defence = classifier, defence if defence is not None else nn.Identity()
-    @property
-    def classnames(self): return getattr(self.classifier, 'classnames', None)
-    def forward(self, x): return self.classifier(self.defence(x))
+__getattr__ = moved_names(__name__, {'BitDepth': 'robustclip_nb.defences', 'JPEG': 'robustclip_nb.defences',
+                                     'Defended': 'robustclip_nb.defences', '_straight_through': 'robustclip_nb.defences'})
 
 # %% ../nbs/14_advpt.ipynb #c56decd0
 def synergy_table(clip:CLIP, ds, # the (frozen) image encoder's model and a ClassificationSet
                   heads:dict, # name -> classifier ([0,1] images -> logits), e.g. hand-crafted and learned prompts
-                  defences:dict, # name -> pre-processing module or None
+                  defences:dict, # name -> pre-processing: a module, a spec such as 'jpeg:75', or None
                   source:nn.Module, # the classifier transfer attacks are crafted on (vanilla model, hand-crafted prompts)
-                  eps=4/255, steps:int=10, batch_size:int=250, seed:int=0) -> pd.DataFrame:
-    "Clean, adaptive (BPDA) and transfer PGD accuracy of every head x pre-processing defence."
+                  eps=4/255, steps:int=10, batch_size:int=256, seed:int=0,
+                  model_name:str|None=None, # the records' model column (default: the model's name)
+                  tidy:bool=False, # True: the tidy records (method = head, with defence and protocol columns)
+                 ) -> pd.DataFrame:
+    "Clean, adaptive (BPDA) and transfer PGD accuracy of every head x pre-processing defence, from `evaluate_classification`."
     eps = parse_eps(eps)
-    if not _is_int(batch_size) or batch_size < 1: raise RobustCLIPError(f"batch_size must be an integer >= 1, got {batch_size!r}")
     if not isinstance(heads, dict) or not isinstance(defences, dict) or not heads or not defences:
         raise RobustCLIPError("heads and defences must be non-empty dicts: name -> classifier, name -> pre-processing module (or None)")
-    batch_size = int(batch_size)
-    x, y = zip(*[ds[i] for i in range(len(ds))]); x, y = torch.stack(x).to(clip.device), torch.as_tensor(y).to(clip.device)
-    xt = torch.cat([PGD(source, eps, 'linf', steps, seed=seed)(x[i:i + batch_size], y[i:i + batch_size]) for i in range(0, len(x), batch_size)])
-    rows = []
+    transfer = lambda _defended: make_image_attack('pgd', source, eps, 'linf', steps, seed=seed)   # crafted on `source`
+    protocols = {'clean': ('none', 0.0, 'none'), 'adaptive': ('pgd', eps, 'pgd-bpda'), 'transfer': (transfer, eps, 'pgd-transfer')}
+    recs = []
     for h, head in heads.items():
         for d, dfc in defences.items():
-            clf = Defended(head, dfc).eval()
-            pred = lambda im: torch.cat([clf(im[i:i + batch_size]).argmax(1) for i in range(0, len(im), batch_size)])
-            with torch.no_grad(): ok = pred(x) == y; ok_t = ok & (pred(xt) == y)
-            xa = torch.cat([PGD(clf, eps, 'linf', steps, seed=seed)(x[i:i + batch_size], y[i:i + batch_size]) for i in range(0, len(x), batch_size)])
-            with torch.no_grad(): ok_a = ok & (pred(xa) == y)
-            rows.append(dict(head=h, defence=d, clean=ok.float().mean().item(), adaptive=ok_a.float().mean().item(),
-                             transfer=ok_t.float().mean().item()))
-    return pd.DataFrame(rows)
+            for protocol, (attack, e, label) in protocols.items():
+                r, = evaluate_classification(clip, ds, attack, eps=e, steps=None if attack == 'none' else steps, batch_size=batch_size,
+                                             seed=seed, classifier=head, defence=dfc, model_name=model_name, method=h)
+                recs.append({**r, 'attack': label, 'defence': d, 'protocol': protocol})
+    df = results_frame(recs)
+    if tidy: return df
+    wide = df.pivot(index=['method', 'defence'], columns='protocol', values='value')
+    wide = wide.reindex(pd.MultiIndex.from_tuples([(h, d) for h in heads for d in defences]))[list(protocols)]
+    return wide.rename_axis(['head', 'defence']).reset_index().rename_axis(None, axis=1)

@@ -6,13 +6,13 @@
 from __future__ import annotations
 import os, time
 import numpy as np, pandas as pd, torch, torch.nn as nn, torch.nn.functional as F
-from .core import RobustCLIPError, parse_eps, results_frame
-from .clip import CLIP
-from .data import load_dataset
-from .attacks import RetrievalCE, TextAttack
-from .evaluate import evaluate_classification
-from .methods import Method, register, TrainData, _as_trained
-from .zoo import multi_positive_ce
+from .core import RobustCLIPError
+from .clip import CLIP, positives_mask, multi_positive_ce
+from .threats import RetrievalCE
+from .text_attacks import TextAttack
+from .evaluate import evaluate
+from .train import TrainData
+from .methods import Method, register, as_trained
 
 # %% auto #0
 __all__ = ['PAPER_MMCOA', 'MODES', 'contrastive_ce', 'mmcoa_loss', 'MMCoA', 'multimodal_eval']
@@ -27,7 +27,7 @@ PAPER_MMCOA = dict(
                      ranking='word importance', objective='KL(softmax(g(t)) || softmax(g(t~)))'),
     source='shared/METHODS.md: MMCoA; Attacks used inside training')
 
-# %% ../nbs/15_mmcoa.ipynb #19c60e83
+# %% ../nbs/15_mmcoa.ipynb #c8ab976b
 def contrastive_ce(img:torch.Tensor, # (B, D) image embeddings (normalised here)
                    txt:torch.Tensor, # (U, D) text embeddings, one row per unique text (normalised here)
                    scale, # logit scale s (float or 0-dim tensor)
@@ -45,9 +45,10 @@ def contrastive_ce(img:torch.Tensor, # (B, D) image embeddings (normalised here)
     if not multi_positive: txt, inv = txt[inv], torch.arange(B, device=img.device)
     if (torch.bincount(inv, minlength=txt.shape[0]) == 0).any(): raise RobustCLIPError("every text must be the text of at least one image (pass unique texts and inv)")
     S = scale * F.normalize(img, dim=-1) @ F.normalize(txt, dim=-1).t()   # (B, U)
-    i2t, t2i = multi_positive_ce(S, inv)                         # the base model's loss terms (zoo)
+    i2t, t2i = multi_positive_ce(S, inv)                         # the base model's loss terms
     return i2t + t2i
 
+# %% ../nbs/15_mmcoa.ipynb #ab6b721a
 def mmcoa_loss(img:torch.Tensor|None, # (B, D) clean image embeddings phi(x) (None if lambda_t == 0)
                img_adv:torch.Tensor|None, # (B, D) adversarial image embeddings phi(x~) (None if lambda_v == 0)
                txt:torch.Tensor|None, # (U, D) clean text embeddings g(t) (None if lambda_v == 0)
@@ -71,9 +72,10 @@ def mmcoa_loss(img:torch.Tensor|None, # (B, D) clean image embeddings phi(x) (No
         lv = contrastive_ce(img_adv, txt, scale, inv, multi_positive); loss = loss + lambda_v * lv; terms['image_term'] = lv.item()
     return (loss, terms) if return_terms else loss
 
-# %% ../nbs/15_mmcoa.ipynb #15f07c51
+# %% ../nbs/15_mmcoa.ipynb #033eb26d
 MODES = {'multimodal': (True, True), 'image': (False, True), 'text': (True, False)}   # (text term on, image term on)
 
+# %% ../nbs/15_mmcoa.ipynb #42027121
 @register
 class MMCoA(Method):
     "Multimodal contrastive adversarial training: both encoders, clean/adv image-text pairs in the CLIP loss."
@@ -130,7 +132,7 @@ class MMCoA(Method):
         img = img_adv = txt = txt_adv = None
         if self.lambda_v > 0:
             with torch.no_grad(): t_ref = clip.encode_text(texts)
-            mask = F.one_hot(inv, len(texts)).bool()
+            mask = positives_mask(inv, len(texts))   # (B, U): every copy of the right prompt is correct
             x_adv = self.train_attack(clip.encode_image, RetrievalCE(t_ref, s.item()))(x, mask) if self.hp['attack_steps'] > 0 else x
             img_adv, txt = clip.encode_image(x_adv), clip.encode_text(texts)
         if self.lambda_t > 0:
@@ -139,7 +141,7 @@ class MMCoA(Method):
         loss, terms = mmcoa_loss(img, img_adv, txt, txt_adv, s, inv, self.lambda_t, self.lambda_v, multi_positive=True, return_terms=True)
         return loss, {**terms, 'unique_texts': len(texts)}
 
-# %% ../nbs/15_mmcoa.ipynb #0f369f9e
+# %% ../nbs/15_mmcoa.ipynb #995fd419
 def multimodal_eval(model, # a TrainedModel, or a CLIP (the undefended base)
                     datasets=('fashion-mnist', 'mnist-5k', 'tuxpaint'), # classification sets (registry names or loaded)
                     eps='1/255', # image radius of the multimodal attack
@@ -147,13 +149,7 @@ def multimodal_eval(model, # a TrainedModel, or a CLIP (the undefended base)
                     clean:bool=False, # also report clean accuracy
                     seed:int=0) -> pd.DataFrame:
     "Accuracy under the text attack and the multimodal (text + PGD) attack, tidy, with the method's label."
-    tm = _as_trained(model)
-    clip = tm.clip.eval()
-    recs = []
-    for d in datasets:
-        ds = load_dataset(d, split='test', image_size=clip.image_size, n=n, seed=seed) if isinstance(d, str) else d
-        kw = dict(model_name=tm.info.get('model'), method=tm.label, seed=seed, budget=budget, text_generator=text_generator)
-        if clean: recs += evaluate_classification(clip, ds, 'none', model_name=kw['model_name'], method=tm.label, seed=seed)
-        recs += evaluate_classification(clip, ds, 'text', **kw)
-        recs += evaluate_classification(clip, ds, 'multimodal', eps=eps, steps=steps, **kw)
-    return results_frame(recs)
+    tm = as_trained(model)
+    attacks = ('none', 'text', 'multimodal') if clean else ('text', 'multimodal')
+    return evaluate(tm.clip.eval(), datasets, attacks, eps_list=(eps,), n=n, seed=seed, steps=steps, budget=budget,
+                    text_generator=text_generator, model_name=tm.info.get('model'), method=tm.label, progress=False)

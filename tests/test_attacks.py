@@ -1,13 +1,15 @@
-"""Integration tests of robustclip_nb.attacks that do not fit inside the notebook (fast, CPU, offline)."""
+"""Integration tests of the attack modules (threats, attacks, text_attacks, multimodal) that do not fit inside the notebook (fast, CPU, offline)."""
 import os
 os.environ.setdefault('HF_HUB_OFFLINE', '1')
 import logging, tempfile
 from pathlib import Path
 import pytest, torch, torch.nn as nn, torch.nn.functional as F
 from robustclip_nb.core import RobustCLIPError
-from robustclip_nb.attacks import (PGD, APGD, AutoAttack, TextAttack, MultimodalAttack, CharEditCandidates,
-                                   MaskedLMCandidates, EmbeddingNeighbourCandidates, ImageEmbedder, TargetedDLR,
-                                   EmbeddingL2, RetrievalCE, lp_norm, apgd_checkpoints, STOP_WORDS)
+from robustclip_nb.threats import ImageEmbedder, TargetedDLR, EmbeddingL2, RetrievalCE, lp_norm
+from robustclip_nb.attacks import PGD, APGD, AutoAttack, apgd_checkpoints
+from robustclip_nb.text_attacks import (TextAttack, CharEditCandidates, MaskedLMCandidates, EmbeddingNeighbourCandidates,
+                                        STOP_WORDS)
+from robustclip_nb.multimodal import MultimodalAttack
 
 
 def _linear(n_classes=2, seed=0):

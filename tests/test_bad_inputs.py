@@ -104,7 +104,8 @@ def test_cli_bad_input(case, sandbox, capsys):
     out, err = capsys.readouterr()
     assert e.value.code == 2, (case, e.value.code, err)
     lines = [l for l in err.splitlines() if l.strip()]
-    assert len(lines) == 1 and lines[0].startswith('robustclip'), (case, err)
+    assert len(lines) == 1, (case, err)
+    assert lines[0].startswith('robustclip'), (case, err)
     assert expect in lines[0], (case, expect, lines[0])
     assert 'Traceback' not in err + out
     assert _tree(sandbox) == before, (case, sorted(set(_tree(sandbox)) - set(before)))
@@ -115,8 +116,11 @@ def test_console_script_error_is_one_line(sandbox):
     r = subprocess.run([sys.executable, '-c', 'from robustclip_nb.cli import main; main()', 'train', 'tecoa', '--model', 'offline-nano',
                         '--dataset', 'digits', '--set', 'attack_steps=abc', '--out', 'run'], capture_output=True, text=True, timeout=300,
                        env={**os.environ, 'HF_HUB_OFFLINE': '1'})
-    assert r.returncode == 2 and r.stdout == '' and len(r.stderr.strip().splitlines()) == 1, r.stderr
-    assert 'attack_steps' in r.stderr and 'abc' in r.stderr and not (sandbox/'run').exists()
+    assert r.returncode == 2, r.stderr
+    assert r.stdout == ''
+    assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert "attack_steps must be an integer (default 5), got 'abc'" in r.stderr, r.stderr
+    assert not (sandbox/'run').exists()
 
 def _api_cases(d: Path):
     from robustclip_nb.core import parse_eps, check_images, save_results, get_device, check_labels

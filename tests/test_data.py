@@ -1,10 +1,12 @@
-"Integration tests of robustclip_nb.data that do not fit inside nbs/01_data.ipynb"
-import os, pickle
+"Integration tests of robustclip_nb.data and the datasets its appendices register (sources, paper_data), beyond the notebooks"
+import os, pickle, subprocess, sys, warnings
 from pathlib import Path
 import numpy as np, pandas as pd, pytest, torch
 from PIL import Image
 from robustclip_nb.data import (DATASETS, ClassificationSet, CaptionSet, LazyImages, SourceNotFound, list_datasets,
-                                load_dataset, to_tensors, tuxpaint_index, read_cifar, open_image, CIFAR100_CLASSES)
+                                load_dataset, to_tensors, open_image)
+from robustclip_nb.sources import tuxpaint_index
+from robustclip_nb.paper_data import read_cifar, CIFAR100_CLASSES
 
 os.environ.setdefault('HF_HUB_OFFLINE', '1')
 HAVE = {'fashion-mnist': Path('/usr/share/datasets/fashion-mnist').exists(),
@@ -107,3 +109,34 @@ def test_fashion_mnist_train_counts():
     tr = load_dataset('fashion-mnist', 'train')
     assert len(tr) == 60_000 and tr.labels.bincount().tolist() == [6000] * 10
     assert tr.images.dtype == np.uint8 and tr.images.shape[1:] == (28, 28)
+
+
+OLD_ALL = ['READ_ERRORS', 'FITS', 'DATASETS', 'CIFAR10_CLASSES', 'CIFAR100_CLASSES', 'FASHION_MNIST_CLASSES', 'DIGIT_CLASSES',
+           'STL10_CLASSES', 'FLOWERS102_CLASSES', 'CALTECH101_CLASSES', 'EUROSAT_CLASSES', 'PCAM_CLASSES',
+           'OBJECT_TEMPLATES', 'TEMPLATES', 'FASHION_MNIST_DIR', 'TUXPAINT_DIR', 'TUXPAINT_CLASSES',
+           'TUXPAINT_MIN_IMAGES', 'GCOMPRIS_DIR', 'GCOMPRIS_CATEGORIES', 'SourceNotFound', 'DataError', 'reading',
+           'to_rgb', 'fit_image', 'resize_batch', 'LazyImages', 'open_image', 'ImageSet', 'stratified_pick',
+           'ClassificationSet', 'CaptionSet', 'split_indices', 'register_dataset', 'list_datasets', 'load_dataset',
+           'default_root', 'to_tensors', 'imagenet_classnames', 'imagenet_templates', 'imagenet_wnids', 'read_idx',
+           'tuxpaint_index', 'read_rcc', 'gcompris_explore', 'gcompris_categorized', 'read_cifar', 'scan_image_folder',
+           'read_karpathy']
+
+
+def test_every_old_name_still_imports_from_data():
+    "Names that moved to sources / paper_data resolve from data, with a DeprecationWarning naming the new home"
+    import robustclip_nb.data as data, robustclip_nb.sources as sources, robustclip_nb.paper_data as paper_data
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore', DeprecationWarning)
+        for name in OLD_ALL: assert getattr(data, name) is not None, name
+    with pytest.warns(DeprecationWarning, match='import it from robustclip_nb.paper_data'):
+        assert data.read_cifar is paper_data.read_cifar
+    with pytest.warns(DeprecationWarning, match='import it from robustclip_nb.sources'):
+        assert data.tuxpaint_index is sources.tuxpaint_index
+
+
+@pytest.mark.parametrize('first', ['robustclip_nb.data', 'robustclip_nb.sources', 'robustclip_nb.paper_data'])
+def test_registry_order_does_not_depend_on_which_module_is_imported_first(first):
+    code = f"import {first}; import robustclip_nb.data as d; print(','.join(d.DATASETS))"
+    names = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, check=True).stdout.strip().split(',')
+    assert len(names) == 28 and names[:3] == ['fashion-mnist', 'mnist-5k', 'digits']
+    assert names.index('gcompris-categories') == 9 and names[10] == 'cifar10' and names[-1] == 'flickr30k-captions'

@@ -1,12 +1,15 @@
-"Safety and error contract of robustclip_nb.data: safe CIFAR unpickling, argument checks, one-line DataErrors, availability"
+"Safety and error contract of robustclip_nb.data and its appendices (sources, paper_data): safe CIFAR unpickling, argument checks, one-line DataErrors, availability"
 import gzip, io, os, pickle, struct
 from pathlib import Path
 import numpy as np, pytest
 from PIL import Image
 from robustclip_nb.core import RobustCLIPError
 import robustclip_nb.data as data
-from robustclip_nb.data import (DATASETS, CIFAR10_CLASSES, CIFAR100_CLASSES, ClassificationSet, DataError, LazyImages,
-                                SourceNotFound, list_datasets, load_dataset, open_image, read_cifar)
+import robustclip_nb.sources as sources
+import robustclip_nb.paper_data as paper_data
+from robustclip_nb.data import (DATASETS, ClassificationSet, DataError, LazyImages, SourceNotFound, list_datasets,
+                                load_dataset, open_image)
+from robustclip_nb.paper_data import CIFAR10_CLASSES, CIFAR100_CLASSES, read_cifar
 
 os.environ.setdefault('HF_HUB_OFFLINE', '1')
 
@@ -290,7 +293,7 @@ def test_corrupt_lazy_image_is_a_data_error_naming_the_file(tmp_path):
 
 def test_corrupt_image_in_a_lazy_paper_set(tmp_path):
     "An ImageNet-style folder whose JPEG is garbage: the set builds, access raises DataError naming the file"
-    wnid = data.imagenet_wnids()[0]
+    wnid = paper_data.imagenet_wnids()[0]
     (tmp_path / 'val' / wnid).mkdir(parents=True)
     p = tmp_path / 'val' / wnid / 'ILSVRC2012_val_00000001.JPEG'; p.write_bytes(b'garbage')
     ds = load_dataset('imagenet', 'test', root=tmp_path, image_size=16)
@@ -303,7 +306,7 @@ def test_available_column(monkeypatch, tmp_path):
     df = list_datasets()
     assert 'available' in df.columns and df.available.dtype == bool and list(df.columns[:6]) == [
         'name', 'task', 'source', 'splits', 'n_classes', 'install']
-    monkeypatch.setattr(data, '_has_module', lambda m: m not in ('sklearn', 'mlxtend', 'foolbox'))
+    monkeypatch.setattr(sources, '_has_module', lambda m: m not in ('sklearn', 'mlxtend', 'foolbox'))
     monkeypatch.setenv('ROBUSTCLIP_DATA', str(tmp_path))
     av = list_datasets().set_index('name').available
     assert not av[['digits', 'mnist-5k', 'cifar10-samples', 'cifar100-samples', 'imagenet-samples']].any()

@@ -12,11 +12,13 @@ def test_smoke_profile_runs_every_experiment(tmp_path):
     assert st.status.tolist() == ['ok'] * len(names), st.to_string()
     for n in names:
         files = {p.name for p in (tmp_path / 'figs' / n).iterdir()}
-        assert 'results.csv' in files and 'results.provenance.json' in files and any(f.endswith('.png') for f in files), (n, files)
-        assert any(f.endswith('.pdf') for f in files) and any(f.endswith('.md') for f in files), (n, files)
+        assert {'results.csv', 'results.provenance.json'} <= files, (n, files)
+        for ext in ('.png', '.pdf', '.md'): assert any(f.endswith(ext) for f in files), (n, ext, files)
         prov = json.loads((tmp_path / 'figs' / n / 'results.provenance.json').read_text())
-        assert prov['params']['model'] == 'offline-nano' and 'wall_seconds' in prov
-    assert not list(nbs.glob('*.ipynb.*')) and (tmp_path / 'runs' / 'smoke' / names[0] / f'{names[0]}.ipynb').exists()
+        assert prov['params']['model'] == 'offline-nano', prov['params']
+        assert 'wall_seconds' in prov
+    assert not list(nbs.glob('*.ipynb.*')), 'executed copies must not land beside the sources'
+    assert (tmp_path / 'runs' / 'smoke' / names[0] / f'{names[0]}.ipynb').exists()
     check_contents(tmp_path / 'figs')
 
 def check_contents(figs):
@@ -31,13 +33,13 @@ def check_contents(figs):
     assert set(syn.defence) == {'none', 'bitdepth:4', 'jpeg:75'} and set(syn.attack) == {'none', 'pgd-bpda', 'pgd-transfer'}
     mm = pd.read_csv(figs / 'mmcoa' / 'results.csv')
     main = mm[mm.sweep.isna()]
-    assert set(main.method) == {'vanilla', 'mmcoa-image', 'mmcoa-text', 'mmcoa-multimodal'}
+    assert 'vanilla' in set(main.method) and main.method.nunique() == 4   # the base model and the three modes, each under its own run label
     assert (main.groupby(['method', 'dataset']).threat.apply(set) == {'clean', 'image', 'text', 'multimodal'}).all()
     assert sorted(mm[mm.sweep.notna()].n_classes.unique()) == [2, 10]
     al = pd.read_csv(figs / 'advlora' / 'results.csv')
     assert set(al.group) == {'adaptation', 'rank', 'eps', 'variant'}
     ret = al[al.metric.str.contains('@')]
     assert {f'{d}_R@{k}' for d in ('i2t', 't2i') for k in (1, 5, 10)} == set(ret.metric) and set(ret.attack) == {'none', 'pgd'}
-    p = al.groupby('method').trainable_params.first()
+    p = al.groupby('label').trainable_params.first()
     assert p['LoRA (adversarial)'] < p['full FT (adversarial)'] and p['AdvLoRA r=1'] < p['AdvLoRA r=2'] and p['vanilla'] == 0
     assert ((al.value >= 0) & (al.value <= 1)).all()

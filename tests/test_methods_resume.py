@@ -33,4 +33,4 @@ def test_cli_train_sigkill_resume(tmp_path):
     steps = [json.loads(l)['step'] for l in (run / 'metrics.jsonl').read_text().splitlines()]
     assert steps == list(range(1, STEPS + 1))
     info = json.loads((run / 'method.json').read_text())
-    assert info['resumed_from'] >= 6 and info['label'] == 'tecoa-2'
+    assert info['resumed_from'] >= 6 and info['label'] == 'tecoa eps=2/255 attack_steps=2 steps=60 batch_size=16'

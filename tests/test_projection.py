@@ -1,8 +1,9 @@
 """The L-inf threat set is respected exactly in float32: `((x_adv - x).abs() <= eps_f32).all()` and 0 <= x_adv <= 1,
 for the projection itself, the random starts and the outputs of PGD, APGD and AutoAttack. The L2 projection is unchanged."""
 import pytest, torch, torch.nn as nn
-from robustclip_nb.attacks import project, project_to_threat, random_start, PGD, APGD, AutoAttack, lp_norm
-import robustclip_nb.attacks as attacks
+from robustclip_nb.threats import project, project_to_threat, random_start, lp_norm
+from robustclip_nb.attacks import PGD, APGD, AutoAttack
+import robustclip_nb.threats as threats
 
 EPS = [0.25 / 255, 1 / 255, 2 / 255, 4 / 255, 8 / 255, 16 / 255]
 N = 10**6
@@ -64,9 +65,9 @@ def test_without_nudges_the_clamp_alone_is_not_exact(monkeypatch):
     g = torch.Generator().manual_seed(1)
     x = 0.5 + (torch.rand(N, generator=g) - 0.5) * 0.02; eps = 0.25 / 255
     far = x + torch.randn(N, generator=g)
-    monkeypatch.setattr(attacks, '_LINF_NUDGES', 0)
+    monkeypatch.setattr(threats, '_LINF_NUDGES', 0)
     assert _inside(project_to_threat(x, far, eps), x, eps) > 0
-    monkeypatch.setattr(attacks, '_LINF_NUDGES', 1)                       # one ulp step always sufficed
+    monkeypatch.setattr(threats, '_LINF_NUDGES', 1)                       # one ulp step always sufficed
     assert _inside(project_to_threat(x, far, eps), x, eps) == 0
 
 
