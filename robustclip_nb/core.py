@@ -179,9 +179,15 @@ def result_record(**kw) -> dict:
     return {**{k: rec[k] for k in RESULT_COLUMNS}, **{k: v for k, v in rec.items() if k not in RESULT_COLUMNS}}
 
 # %% ../nbs/00_core.ipynb #622773d3
+def _as_frame(part) -> pd.DataFrame:
+    "A record or a frame as a frame; a frame written before a column joined the schema gets that column's default."
+    if not isinstance(part, pd.DataFrame): return pd.DataFrame([result_record(**part)])
+    if miss := [k for k in _REQUIRED if k not in part.columns]: raise RobustCLIPError(f"results frame is missing {miss}")
+    return part.assign(**{k: v for k, v in _DEFAULTS.items() if k not in part.columns})
+
 def results_frame(records) -> pd.DataFrame:
     "A DataFrame in the tidy schema (fixed leading column order) from result records or frames."
-    parts = [r if isinstance(r, pd.DataFrame) else pd.DataFrame([result_record(**r)]) for r in records]
+    parts = [_as_frame(r) for r in records]
     if not parts: return pd.DataFrame(columns=RESULT_COLUMNS)
     df = pd.concat(parts, ignore_index=True)
     return df[RESULT_COLUMNS + [c for c in df.columns if c not in RESULT_COLUMNS]]
