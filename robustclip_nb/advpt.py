@@ -17,6 +17,7 @@ from .threats import ImageEmbedder, EmbeddingKL
 from .methods import Method, register, fingerprint
 from .train import TrainData, StepBatchSampler
 from .evaluate import evaluate_classification, make_image_attack
+from .defences import _is_int   # the one integer-value check of the defence modules
 
 # %% auto #0
 __all__ = ['PAPER_ADVPT', 'encode_text_embeddings', 'PromptLearner', 'PromptedCLIP', 'embedding_bank', 'bank_key', 'bank_info',
@@ -52,10 +53,6 @@ def encode_text_embeddings(clip:CLIP, # the (frozen) model whose text tower is u
     return F.normalize(x, dim=-1) if normalize else x
 
 # %% ../nbs/14_advpt.ipynb #22a3f896
-def _is_int(v) -> bool:
-    "Whether `v` is an integer value (not a bool, a string, NaN or a fraction)."
-    return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) and float(v).is_integer()
-
 class PromptLearner(nn.Module):
     "CoOp prompts: `n_ctx` learned context vectors shared by all classes, then the class name, '.', end-of-text."
     def __init__(self, clip:CLIP, # frozen model (only its tokenizer and token-embedding table are read here)
