@@ -4,7 +4,7 @@
 
 # %% ../nbs/02_clip.ipynb #f9d166a9
 from __future__ import annotations
-import os, socket, json
+import os, socket, json, hashlib, warnings, collections
 from pathlib import Path
 import torch, torch.nn as nn, torch.nn.functional as F
 import open_clip
@@ -12,8 +12,9 @@ from torchvision import transforms as T
 from .core import RobustCLIPError, check_images, get_device
 
 # %% auto #0
-__all__ = ['CONFIG_DIR', 'CLIP', 'hub_reachable', 'load_clip', 'class_embeddings', 'ZeroShotClassifier', 'zero_shot_classifier',
-           'similarity', 'positives_mask', 'multi_positive_ce', 'multi_positive_clip_loss', 'freeze_all_but_visual']
+__all__ = ['CONFIG_DIR', 'CLIP', 'hub_reachable', 'RandomInitWarning', 'load_clip', 'text_fingerprint', 'class_embeddings',
+           'ZeroShotClassifier', 'zero_shot_classifier', 'similarity', 'positives_mask', 'multi_positive_ce',
+           'multi_positive_clip_loss', 'freeze_all_but_visual']
 
 # %% ../nbs/02_clip.ipynb #5affd24b
 CONFIG_DIR = Path(__file__).parent/'model_configs' if '__file__' in globals() else Path('../robustclip_nb/model_configs')
@@ -84,6 +85,9 @@ def hub_reachable(host:str='huggingface.co', port:int=443, timeout:float=2.0) ->
 _hub_reachable = hub_reachable   # the old private name, still used by attacks
 
 # %% ../nbs/02_clip.ipynb #cf8eb51a
+class RandomInitWarning(UserWarning):
+    "An architecture that has published weights was created with random ones."
+
 def _weights_cached(name, tag) -> bool:
     hub = (open_clip.get_pretrained_cfg(name, tag) or {}).get('hf_hub', '')
     if not hub: return False
@@ -127,6 +131,10 @@ def load_clip(name:str, # open_clip architecture, 'hf-hub:org/repo', or a path t
     except RobustCLIPError: raise
     except Exception as e:
         raise RobustCLIPError(f"could not load {name} (pretrained={pretrained}): {str(e).splitlines()[0][:300]}") from e
+    if not pretrained and not hub and open_clip.list_pretrained_tags_by_model(name):
+        warnings.warn(f"{name} is RANDOMLY INITIALISED (pretrained=None): a shape check only, every accuracy it gives is "
+                      f"meaningless; pass pretrained= one of {open_clip.list_pretrained_tags_by_model(name)[:3]} for real weights",
+                      RandomInitWarning, stacklevel=2)
     pcfg = open_clip.get_model_preprocess_cfg(model)
     tok = open_clip.get_tokenizer(name)
     clip = CLIP(model, tok, pcfg.get('mean', CLIP.__init__.__defaults__[0]), pcfg.get('std', CLIP.__init__.__defaults__[1]),
@@ -134,19 +142,38 @@ def load_clip(name:str, # open_clip architecture, 'hf-hub:org/repo', or a path t
     return clip.to(device).eval()
 
 # %% ../nbs/02_clip.ipynb #5de9398e
+_TEXT_CACHE, _TEXT_CACHE_SIZE = collections.OrderedDict(), 64
+
+def text_fingerprint(clip:CLIP) -> str:
+    "Hash of everything that decides `clip.encode_text`: architecture name, tokenizer and every text-side weight."
+    h = hashlib.blake2b(digest_size=16)
+    h.update(f'{clip.name}|{type(clip.tokenizer).__name__}|{getattr(clip.tokenizer, "context_length", "")}'.encode())
+    named = list(clip.model.named_parameters()) + list(clip.model.named_buffers())
+    for k, v in sorted(named, key=lambda kv: kv[0]):
+        if k.startswith('visual.') or k in ('logit_scale', 'logit_bias'): continue
+        h.update(k.encode()); h.update(v.detach().to('cpu', torch.float32).contiguous().numpy().tobytes())
+    return h.hexdigest()
+
 @torch.no_grad()
 def class_embeddings(clip:CLIP, classnames:list[str], # class names
                      templates:list[str]=('a photo of a {c}.',), # prompt templates containing '{c}'
                      batch_size:int=256,
+                     cache:bool=True, # reuse the result for the same text weights and prompts (in this process)
                     ) -> torch.Tensor:
     "Template-ensembled, L2-normalised text embedding per class, shape (C, D)."
     if not classnames: raise RobustCLIPError("classnames is empty")
     bad = [t for t in templates if '{c}' not in t]
     if bad: raise RobustCLIPError(f"templates must contain '{{c}}': {bad}")
     texts = [t.format(c=c) for c in classnames for t in templates]
+    key = (text_fingerprint(clip), len(templates), tuple(texts)) if cache else None
+    if key in _TEXT_CACHE:
+        _TEXT_CACHE.move_to_end(key); return _TEXT_CACHE[key].to(clip.device).clone()
     emb = torch.cat([clip.encode_text(texts[i:i+batch_size]) for i in range(0, len(texts), batch_size)])
-    emb = emb.view(len(classnames), len(templates), -1).mean(1)
-    return F.normalize(emb, dim=-1)
+    emb = F.normalize(emb.view(len(classnames), len(templates), -1).mean(1), dim=-1)
+    if cache:
+        _TEXT_CACHE[key] = emb.detach().cpu().clone()
+        while len(_TEXT_CACHE) > _TEXT_CACHE_SIZE: _TEXT_CACHE.popitem(last=False)
+    return emb
 
 # %% ../nbs/02_clip.ipynb #ff25827b
 class ZeroShotClassifier(nn.Module):

@@ -13,7 +13,7 @@ import numpy as np, pandas as pd, torch
 __all__ = ['RESULT_COLUMNS', 'RESULT_FORMATS', 'RobustCLIPError', 'check_norm', 'parse_eps', 'check_images', 'check_labels',
            'set_seed', 'cache_dir', 'config_hash', 'get_device', 'check_out_dir', 'check_out_file', 'atomic_target',
            'atomic_write', 'result_record', 'results_frame', 'save_results', 'pivot_results', 'moved_names',
-           'provenance', 'write_provenance', 'LogProgress', 'progress']
+           'provenance', 'write_provenance', 'save_figure', 'save_markdown', 'LogProgress', 'progress']
 
 # %% ../nbs/00_core.ipynb #03c1bc72
 class RobustCLIPError(ValueError):
@@ -242,6 +242,8 @@ def _git(*args):
     try: return subprocess.run(['git', *args], capture_output=True, text=True, timeout=10, cwd=Path(__file__).parent if '__file__' in globals() else None).stdout.strip()
     except Exception: return ''
 
+_ENV_KEYS = ('HF_HUB_OFFLINE', 'OMP_NUM_THREADS', 'CUDA_VISIBLE_DEVICES')
+
 def provenance(params:dict|None=None, # the run's parameters
                started:float|None=None, # time.time() at the start of the run
               ) -> dict:
@@ -255,6 +257,8 @@ def provenance(params:dict|None=None, # the run's parameters
     rec = {'git_commit': _git('rev-parse', 'HEAD') or None, 'git_dirty': bool(_git('status', '--porcelain', '--untracked-files=no')),
            'params': params or {}, 'versions': vers, 'python': platform.python_version(), 'platform': platform.platform(),
            'device': dev, 'date_utc': time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}
+    env = {k: v for k, v in sorted(os.environ.items()) if k.startswith('ROBUSTCLIP_') or k in _ENV_KEYS}
+    if env: rec['env'] = env
     if started is not None: rec['wall_seconds'] = round(time.time() - started, 1)
     return rec
 
@@ -263,6 +267,33 @@ def write_provenance(path, params:dict|None=None, started:float|None=None) -> Pa
     "Write `provenance(...)` beside results file `path` as <stem>.provenance.json."
     path = Path(path); out = path.with_name(path.stem + '.provenance.json')
     return atomic_write(out, json.dumps(provenance(params, started), indent=1, default=str))
+
+# %% ../nbs/00_core.ipynb #9389de9b
+def save_figure(fig, stem, # a matplotlib figure; the path without suffix
+                banner:str='', # one line drawn across the top of the figure (empty: none)
+                exts=('png', 'pdf'), **kw) -> list[Path]:
+    "Save `fig` as `stem`.png and .pdf (atomically), stamped with `banner` when given."
+    if banner:                                   # above everything else (titles included); the saved area grows to hold it
+        fig.canvas.draw()
+        tops = [a.get_tightbbox().transformed(fig.transFigure.inverted()).y1 for a in fig.axes]
+        tops += [t.get_window_extent().transformed(fig.transFigure.inverted()).y1 for t in fig.texts]
+        if getattr(fig, '_suptitle', None) is not None: tops.append(fig._suptitle.get_window_extent().transformed(fig.transFigure.inverted()).y1)
+        fig.text(0.5, max([1.0] + tops) + 0.02, banner, ha='center', va='bottom', fontsize=8, color='white', fontweight='bold',
+                 bbox=dict(facecolor='#c0392b', edgecolor='none', pad=3))
+        kw['bbox_inches'] = 'tight'
+    stem, out, dpi = Path(stem), [], kw.pop('dpi', 150)
+    for ext in exts:
+        path = stem.with_name(f'{stem.name}.{ext}')
+        with atomic_target(path) as tmp: fig.savefig(tmp, format=ext, dpi=dpi, **kw)
+        out.append(path)
+    return out
+
+def save_markdown(table, path, # a DataFrame (or text) and the .md file
+                  banner:str='', # one line above the table (empty: none)
+                  **kw) -> Path:
+    "Write `table` as Markdown (atomically), under `banner` in bold when given."
+    text = table if isinstance(table, str) else table.to_markdown(**kw)
+    return atomic_write(path, (f'**{banner}**\n\n' if banner else '') + text.rstrip('\n') + '\n')
 
 # %% ../nbs/00_core.ipynb #f8676673
 class LogProgress:

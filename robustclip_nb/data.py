@@ -5,7 +5,8 @@
 # %% auto #0
 __all__ = ['READ_ERRORS', 'FITS', 'DATASETS', 'SourceNotFound', 'DataError', 'reading', 'to_rgb', 'fit_image', 'resize_batch',
            'LazyImages', 'open_image', 'ImageSet', 'stratified_pick', 'ClassificationSet', 'CaptionSet',
-           'split_indices', 'register_dataset', 'list_datasets', 'load_dataset', 'default_root', 'to_tensors']
+           'split_indices', 'register_dataset', 'list_datasets', 'max_templates', 'load_dataset', 'default_root',
+           'to_tensors']
 
 # %% ../nbs/01_data.ipynb #e4c7cb2b
 import os, io, copy, struct, zlib, pickle, contextlib, importlib.util
@@ -364,6 +365,13 @@ def _check_root(name:str, spec:dict, root, download:bool)->Path:
                              f"{spec['source']}, or leave root out to use the default location; to get the data: {get}")
     return p
 
+def max_templates() -> int|None:
+    "The cap on prompt templates per class from $ROBUSTCLIP_MAX_TEMPLATES (None: no cap, every template)."
+    v = os.environ.get('ROBUSTCLIP_MAX_TEMPLATES', '').strip()
+    if not v: return None
+    if not v.isdigit() or int(v) < 1: raise RobustCLIPError(f"ROBUSTCLIP_MAX_TEMPLATES must be an integer >= 1 (or unset), got {v!r}")
+    return int(v)
+
 def load_dataset(name:str,           # a key of `DATASETS` (see `list_datasets()`)
                  split:str='test',   # one of the dataset's splits
                  root=None,          # folder holding the data; None: where the package installs it / `default_root()`
@@ -388,6 +396,8 @@ def load_dataset(name:str,           # a key of `DATASETS` (see `list_datasets()
     where = root if root is not None else f"the default location ({spec['source']})"
     with reading(f"{name}: cannot read the {split} split from {where}"):
         ds = spec['loader'](split=split, root=root, image_size=int(image_size), download=download)
+    cap = max_templates()
+    if cap and getattr(ds, 'templates', None) is not None: ds.templates = list(ds.templates)[:cap]
     return ds if n is None else ds.subset(int(n), int(seed))
 
 # %% ../nbs/01_data.ipynb #a4037e3c

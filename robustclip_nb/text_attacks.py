@@ -111,13 +111,14 @@ class EmbeddingNeighbourCandidates(CandidateGenerator):
 
 # %% ../nbs/05_text_attacks.ipynb #6efbca91
 class MaskedLMCandidates(CandidateGenerator):
-    "BERT-Attack substitutes from a masked language model (default 'bert-base-uncased', loaded on first use)."
+    "BERT-Attack substitutes from a masked language model (default $ROBUSTCLIP_MASKED_LM or 'bert-base-uncased', loaded on first use)."
     name = 'masked-lm'
-    def __init__(self, model='bert-base-uncased', # a name/path for AutoModelForMaskedLM, or a loaded model
+    def __init__(self, model=None, # a name/path for AutoModelForMaskedLM, a loaded model, or None: $ROBUSTCLIP_MASKED_LM or 'bert-base-uncased'
                  tokenizer=None, # a tokenizer (loaded with the model when `model` is a name)
                  mask_word:bool=False, # True: mask the word; False (BERT-Attack): feed the sentence unmasked
                  device=None, # where to run the LM (default: CPU, or the model's device)
                 ):
+        if model is None: model = os.environ.get('ROBUSTCLIP_MASKED_LM') or 'bert-base-uncased'
         self._model, self._tok, self.mask_word, self.device = model, tokenizer, bool(mask_word), device
         self.model_name = model if isinstance(model, str) else type(model).__name__
         if not isinstance(model, str) and tokenizer is None: raise RobustCLIPError("pass the tokenizer along with a loaded masked LM")
