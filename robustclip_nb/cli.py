@@ -12,7 +12,7 @@ from .core import (RobustCLIPError, parse_eps, results_frame, save_results, set_
 
 # %% auto #0
 __all__ = ['build_parser', 'main', 'expand_datasets', 'cmd_eval', 'cmd_models', 'cmd_datasets', 'cmd_base', 'parse_sets',
-           'cmd_train', 'cmd_run', 'cmd_methods']
+           'cmd_train', 'cmd_run', 'cmd_fixtures', 'cmd_methods']
 
 # %% ../nbs/19_cli.ipynb #ba9bfc76
 def _positive_int(s):
@@ -41,7 +41,7 @@ class _Parser(argparse.ArgumentParser):
 
 # %% ../nbs/19_cli.ipynb #c61300e5
 _COMMANDS = {}   # sub-command name -> function that adds its parser to the sub-parsers
-_ORDER = ('eval', 'train', 'run', 'methods', 'models', 'datasets', 'base')
+_ORDER = ('eval', 'train', 'run', 'fixtures', 'methods', 'models', 'datasets', 'base')
 
 def _subcommand(name):
     "Register the decorated function as the one that adds sub-command `name` to the parser."
@@ -241,12 +241,14 @@ def _train_parser(sub):
 # %% ../nbs/19_cli.ipynb #739020a0
 def cmd_run(a):
     "Run experiment notebooks of a profile with papermill; non-zero exit if any failed."
-    from robustclip_nb.runner import run_experiments, load_profile, list_profiles
+    from robustclip_nb.runner import run_experiments, load_profile, list_profiles, dry_run_profile
     check_out_dir(a.out, '--out'); check_out_dir(a.figures_dir, '--figures-dir')
+    if a.scale is not None and not a.dry_run: raise RobustCLIPError("--scale applies to a dry run only: add --dry-run")
     if a.list:
         for n in list_profiles(): p = load_profile(n); print(f"{n}: {p['description']}\n    experiments: {', '.join(p['experiments'])}")
         return None
-    df = run_experiments(a.profile, only=_split_list(a.only) if a.only else None, out=a.out, figures_dir=a.figures_dir,
+    profile = dry_run_profile(a.profile, scale=a.scale or 2, nbs_dir=a.nbs_dir) if a.dry_run else a.profile
+    df = run_experiments(profile, only=_split_list(a.only) if a.only else None, out=a.out, figures_dir=a.figures_dir,
                          force=a.force, nbs_dir=a.nbs_dir, progress=not a.quiet)
     with pd.option_context('display.max_colwidth', 120, 'display.width', 250): print(df.drop(columns='notebook').to_string(index=False))
     bad = df[df.status == 'failed']
@@ -255,17 +257,39 @@ def cmd_run(a):
         sys.exit(1)
     return df
 
+def cmd_fixtures(a):
+    "Write the paper datasets (and a random masked LM) as fixture files in their real on-disk formats."
+    from robustclip_nb.fixtures import write_fixtures
+    written = write_fixtures(a.root, datasets=_split_list(a.dataset) if a.dataset else None, per_class=a.per_class, seed=a.seed,
+                             progress=not a.quiet)
+    for name in written: print(name)
+    print(f"fixtures in {Path(a.root).resolve()}: point ROBUSTCLIP_DATA there (random synthetic images: a format and shape check, not data)")
+    return written
+
+@_subcommand('fixtures')
+def _fixtures_parser(sub):
+    f = sub.add_parser('fixtures', help='write fixture files of the paper datasets in their real formats',
+                       description='Write every paper dataset (ImageNet folders, CIFAR pickles, STL-10 binaries, Karpathy captions, ...) '
+                                   'as synthetic images in its real on-disk format and resolution, for dry runs and tests.')
+    f.add_argument('--root', required=True, help='folder to write into (ROBUSTCLIP_DATA then points here)')
+    f.add_argument('--dataset', action='append', default=None, help="only these datasets (repeat or comma-separate; default: all, and 'masked-lm')")
+    f.add_argument('--per-class', type=_positive_int, default=1, help='images per class')
+    f.add_argument('--seed', type=_seed, default=0); f.add_argument('--quiet', action='store_true'); f.set_defaults(func=cmd_fixtures)
+
 @_subcommand('run')
 def _run_parser(sub):
     r = sub.add_parser('run', help='run the experiment notebooks of a profile (papermill)',
                        description='Execute the papermill experiment notebooks with a profile; executed notebooks go to OUT, figures and tables to FIGURES_DIR.')
-    r.add_argument('--profile', default='quick', help="'smoke', 'quick', 'paper', or a path to your own profile JSON")
+    r.add_argument('--profile', default='quick', help="'smoke', 'quick', 'paper', 'paper-dryrun', or a path to your own profile JSON")
     r.add_argument('--only', action='append', default=None, help='run only these experiments (repeat or comma-separate)')
     r.add_argument('--out', default='runs', help='where executed notebooks, logs and done-markers go (default: runs/)')
     r.add_argument('--figures-dir', default='figures', help='root of the figures and tables (default: figures/)')
     r.add_argument('--force', action='store_true', help='rerun experiments whose outputs are complete')
     r.add_argument('--nbs-dir', default=None, help='directory of the experiment notebooks (default: nbs/experiments)')
     r.add_argument('--list', action='store_true', help='list the shipped profiles and exit')
+    r.add_argument('--dry-run', action='store_true', help='the profile at its real shapes on the CPU: random weights of the same architectures, '
+                   'fixture data in the real formats, every count capped at --scale; figures go to FIGURES_DIR/<profile>-dryrun/')
+    r.add_argument('--scale', type=_positive_int, default=None, help='dry run: cap on points, steps, batch size, attack iterations (default 2)')
     r.add_argument('--quiet', action='store_true'); r.set_defaults(func=cmd_run)
 
 # %% ../nbs/19_cli.ipynb #46b78f21

@@ -4,26 +4,28 @@
 
 # %% ../nbs/20_runner.ipynb #f3677a81
 from __future__ import annotations
-import json, time, hashlib, traceback
+import os, ast, json, time, hashlib, traceback, contextlib
 from pathlib import Path
 import pandas as pd
 from .core import RobustCLIPError, config_hash, progress as _progress
 
 # %% auto #0
-__all__ = ['PROFILE_DIR', 'list_profiles', 'load_profile', 'experiments_dir', 'check_kernel', 'notebook_parameters',
-           'run_experiments']
+__all__ = ['PROFILE_DIR', 'DRYRUN_CAPS', 'DRYRUN_HPARAM_CAPS', 'DRYRUN_BANNER', 'list_profiles', 'load_profile',
+           'experiments_dir', 'check_kernel', 'notebook_parameters', 'run_experiments', 'dry_run_profile']
 
 # %% ../nbs/20_runner.ipynb #2f77a88f
 PROFILE_DIR = Path(__file__).parent/'profiles' if '__file__' in globals() else Path('../robustclip_nb/profiles')
 
 def list_profiles() -> list[str]:
-    "Names of the profiles shipped with the package."
-    return sorted(p.stem for p in PROFILE_DIR.glob('*.json'))
+    "Names of the profiles shipped with the package, and the dry run derived from `paper`."
+    return sorted([p.stem for p in PROFILE_DIR.glob('*.json')] + ['paper-dryrun'])
 
 # %% ../nbs/20_runner.ipynb #15ba60ad
 def load_profile(profile:str|Path|dict) -> dict:
     "A profile by name (shipped), path (a user's copy) or dict; validated."
     if isinstance(profile, dict): p = dict(profile)
+    elif isinstance(profile, str) and profile.endswith('-dryrun') and not Path(profile).exists():
+        return dry_run_profile(profile[:-len('-dryrun')])
     else:
         path = Path(profile)
         if not path.suffix and not path.exists(): path = PROFILE_DIR/f'{profile}.json'
@@ -73,6 +75,17 @@ def _error_line(e:Exception) -> str:
     name, val = getattr(e, 'ename', type(e).__name__), getattr(e, 'evalue', str(e))
     return f"{name}: {str(val).strip().splitlines()[0] if str(val).strip() else ''}"[:300]
 
+@contextlib.contextmanager
+def _environ(env:dict):
+    "Set environment variables for the duration of the block (the notebook kernels inherit them)."
+    old = {k: os.environ.get(k) for k in env}
+    os.environ.update({k: str(v) for k, v in env.items()})
+    try: yield
+    finally:
+        for k, v in old.items():
+            if v is None: os.environ.pop(k, None)
+            else: os.environ[k] = v
+
 def run_experiments(profile='quick', # profile name, path or dict
                     only:list[str]|None=None, # run only these experiments
                     out='runs', # run directory: executed notebooks, logs, done markers (under <out>/<profile>)
@@ -92,6 +105,13 @@ def run_experiments(profile='quick', # profile name, path or dict
         if unknown: raise RobustCLIPError(f"unknown experiment {unknown[0]!r} in profile {prof['name']}; it has {', '.join(names)}")
         names = [n for n in names if n in only]
     run_root = Path(out)/prof['name']; run_root.mkdir(parents=True, exist_ok=True)
+    env, fig_root = dict(prof.get('env') or {}), Path(figures_dir)
+    if prof.get('fixtures'):                      # a dry run: data (and the masked LM) from fixture files in the real formats
+        from robustclip_nb.fixtures import write_fixtures
+        root = (run_root/'fixtures' if prof['fixtures'] is True else Path(prof['fixtures'])).resolve()
+        write_fixtures(root, progress=progress)
+        env.update(ROBUSTCLIP_DATA=str(root), ROBUSTCLIP_MASKED_LM=str(root/'models'/'bert-base-uncased-random'))
+        fig_root = fig_root/prof['name']           # never over a real run's figures
     rows = []
     bar = _progress(names, disable=not progress, desc=f"profile {prof['name']}")
     for name in bar:
@@ -101,11 +121,11 @@ def run_experiments(profile='quick', # profile name, path or dict
         try:
             if not src.exists(): raise RobustCLIPError(f"no notebook {src}")
             declared = notebook_parameters(src)
-            fig = (Path(figures_dir)/name).resolve()
+            fig = (fig_root/name).resolve()
             params = {**prof['defaults'], **(prof['experiments'][name] or {}), 'out_dir': str(fig)}
             extra = sorted(set(params) - set(declared))
             if extra: raise RobustCLIPError(f"parameter {extra[0]!r} is not declared in {src.name}'s parameters cell")
-            key = config_hash({'params': params, 'notebook': _nb_hash(src)})
+            key = config_hash({'params': params, 'env': env, 'notebook': _nb_hash(src)})
             rd = run_root/name; done = rd/'done.json'
             if not force and done.exists():
                 d = json.loads(done.read_text())
@@ -114,10 +134,11 @@ def run_experiments(profile='quick', # profile name, path or dict
             rd.mkdir(parents=True, exist_ok=True); done.unlink(missing_ok=True); (rd/'error.txt').unlink(missing_ok=True)   # no stale failure report
             fig.mkdir(parents=True, exist_ok=True)
             (rd/'parameters.json').write_text(json.dumps(params, indent=1))
-            pm.execute_notebook(str(src), str(rd/f'{name}.ipynb'), parameters=params, kernel_name=kernel, cwd=str(rd),
-                                progress_bar=False, log_output=False)
+            with _environ(env):
+                pm.execute_notebook(str(src), str(rd/f'{name}.ipynb'), parameters=params, kernel_name=kernel, cwd=str(rd),
+                                    progress_bar=False, log_output=False)
             secs = time.time() - t0
-            done.write_text(json.dumps({'key': key, 'seconds': round(secs, 1), 'outputs': _outputs(fig), 'params': params}, indent=1))
+            done.write_text(json.dumps({'key': key, 'seconds': round(secs, 1), 'outputs': _outputs(fig), 'params': params, 'env': env}, indent=1))
             rows.append({**row, 'status': 'ok', 'seconds': round(secs, 1), 'notebook': str(rd/f'{name}.ipynb')})
         except Exception as e:
             (run_root/name).mkdir(parents=True, exist_ok=True)
@@ -126,3 +147,46 @@ def run_experiments(profile='quick', # profile name, path or dict
     df = pd.DataFrame(rows)
     df.to_csv(run_root/'status.csv', index=False)
     return df
+
+# %% ../nbs/20_runner.ipynb #552f5d80
+DRYRUN_CAPS = ('n', 'synergy_n', 'steps', 'batch_size', 'attack_steps', 'n_train')   # notebook parameters capped at `scale`
+DRYRUN_HPARAM_CAPS = ('attack_steps', 'shots', 'text_top_k')                          # method hyper-parameters capped at `scale`
+DRYRUN_BANNER = "RANDOM-INIT SHAPE CHECK ({profile} dry run): random weights and synthetic fixture images; these numbers mean nothing"
+
+def _literal(src):
+    "A parameter's default from its source text (papermill reports defaults as source), or None."
+    try: return ast.literal_eval(src)
+    except (ValueError, SyntaxError): return None
+
+def _cap(v, scale):
+    return min(v, scale) if isinstance(v, int) and not isinstance(v, bool) else scale
+
+def dry_run_profile(profile='paper', # the profile to derive from (name, path or dict)
+                    scale:int=2, # the cap on every count (points, steps, batch, attack iterations, shots)
+                    nbs_dir=None, # experiment notebooks (to read which parameters each declares)
+                   ) -> dict:
+    "`profile` at its real shapes on the CPU: random weights of the same architectures, fixture data, counts capped at `scale`."
+    if not (isinstance(scale, int) and not isinstance(scale, bool) and scale >= 1):
+        raise RobustCLIPError(f"scale must be an integer >= 1, got {scale!r}")
+    base = load_profile(profile); src = experiments_dir(nbs_dir)
+    name = f"{base['name']}-dryrun"
+    exps = {}
+    for exp, ps in base['experiments'].items():
+        ps = dict(ps or {})
+        declared = {k: _literal(v) for k, v in notebook_parameters(src/f'{exp}.ipynb').items()}
+        for k in DRYRUN_CAPS:
+            if k in declared: ps[k] = _cap(ps.get(k, declared[k]), scale)
+        for k in ('hparams', 'lora_hparams'):
+            if k in declared and isinstance(ps.get(k, declared[k]), dict):
+                ps[k] = {h: (_cap(v, scale) if h in DRYRUN_HPARAM_CAPS else v) for h, v in ps.get(k, declared[k]).items()}
+        if 'method_steps' in declared:            # every method the notebook trains (its adaptations, and AdvLoRA), not only those named
+            trained = [m for pair in (ps.get('adaptations') or declared.get('adaptations') or {}).values() for m in pair] + ['advlora']
+            given = ps.get('method_steps') or {}
+            ps['method_steps'] = {m: _cap(given.get(m), scale) for m in dict.fromkeys([*given, *trained])}
+        if 'pretrained' in declared: ps['pretrained'] = None
+        exps[exp] = ps
+    defaults = {**base['defaults'], 'pretrained': None, 'banner': DRYRUN_BANNER.format(profile=base['name'])}
+    return {'name': name, 'description': f"Dry run of '{base['name']}' at its real shapes on the CPU: random weights, fixture data, "
+                                         f"counts capped at {scale}, one prompt template per class. Numbers mean nothing.",
+            'defaults': defaults, 'experiments': exps, 'fixtures': True, 'scale': scale,
+            'env': {'ROBUSTCLIP_MAX_TEMPLATES': '1', 'HF_HUB_OFFLINE': '1'}}
