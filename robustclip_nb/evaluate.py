@@ -111,13 +111,17 @@ def attack_prompts(clip:CLIP, ds, # a ClassificationSet; the class prompts of it
                    text_generator:str='embedding', # candidate words: 'embedding', 'chars', 'masked-lm'
                    batch_size:int=256, # images per embedding forward (it does not change the result)
                    defence=None, # input pre-processing applied before the images are embedded
-                   progress:bool=False):
+                   progress:bool=False,
+                   classes:str='all', # 'all': every class prompt may be rewritten; 'present': only those of classes among the images
+                  ):
     "The class prompts rewritten once for the whole set, to maximise the zero-shot CE of all its images (a `TextAttackResult`)."
     if not _is_count(budget): raise RobustCLIPError(f"budget (perturbed words) must be an integer >= 1, got {budget!r}")
+    if classes not in ('all', 'present'): raise RobustCLIPError(f"classes must be 'all' or 'present', got {classes!r}")
     emb, y = _embed_images(clip, ds, batch_size, progress, f'{ds.name} embed', make_defence(defence))
     objective = ZeroShotPromptCE(emb, y.to(emb.device), clip.logit_scale.item())
     ta = TextAttack(clip, generator=text_generator, budget=int(budget), objective=objective)
-    return ta([ds.templates[0].format(c=c) for c in ds.classnames])
+    only = None if classes == 'all' else y.unique().tolist()
+    return ta([ds.templates[0].format(c=c) for c in ds.classnames], only=only)
 
 # %% ../nbs/07_evaluate.ipynb #01588638
 @torch.no_grad()
@@ -139,6 +143,7 @@ def evaluate_classification(clip:CLIP, ds, # a ClassificationSet (images in [0,1
                             batch_size:int=256, model_name:str|None=None, method:str='none', seed:int=0,
                             progress:bool=False, classifier=None, # a prebuilt head (e.g. learned prompts)
                             defence=None, # input pre-processing inside the classifier ('jpeg:75', 'bitdepth:3', a module), attacked with BPDA
+                            text_classes:str='all', # text attacks: rewrite every class prompt ('all') or those of classes in the sample ('present')
                            ) -> list[dict]:
     "Zero-shot accuracy, clean or under an attack, as tidy result records."
     if not hasattr(ds, 'classnames'): raise RobustCLIPError(f"evaluate_classification needs a classification set (load_dataset(name)), got {type(ds).__name__} {ds!r:.40}; evaluate() takes dataset names")
@@ -152,8 +157,9 @@ def evaluate_classification(clip:CLIP, ds, # a ClassificationSet (images in [0,1
     info = {'attack': 'custom' if custom else attack, 'eps': eps, 'norm': norm, 'budget': int(budget) if text else 0,
             'steps': (steps or 0) if custom else (steps if steps is not None else IMAGE_ATTACKS.get(image_attack, 0))}
     if pre is not None: info['defence'] = defence_name(pre)
+    if text and text_classes != 'all': info['text_classes'] = text_classes
     if text:                                   # the text step, once for the whole set
-        prompts = attack_prompts(clip, ds, budget, text_generator, batch_size, pre, progress).texts
+        prompts = attack_prompts(clip, ds, budget, text_generator, batch_size, pre, progress, classes=text_classes).texts
         head = prompt_classifier(clip, prompts, ds.classnames)
     else: head = classifier if classifier is not None else zero_shot_classifier(clip, ds.classnames, ds.templates)
     clf = (head if pre is None else Defended(head, pre)).eval()
@@ -198,6 +204,7 @@ def evaluate(clip:CLIP, datasets, # dataset objects, or names for `load_dataset`
              n:int|None=None, split:str='test', root=None, seed:int=0, model_name:str|None=None,
              method:str='none', progress:bool=True,
              defence=None, # input pre-processing inside every classifier ('jpeg:75', 'bitdepth:3', a module)
+             text_classes:str='all', # classification text attacks: 'all' class prompts may change, or those 'present' in the sample
              **kw) -> pd.DataFrame:
     "Evaluate `clip` on every dataset x attack x eps; one tidy DataFrame."
     from robustclip_nb.data import load_dataset
@@ -209,6 +216,7 @@ def evaluate(clip:CLIP, datasets, # dataset objects, or names for `load_dataset`
         if callable(a): continue
         for e in ([0.0] if a in ('none', 'text') else eps_list): _check_attack(a, e, kw.get('norm', 'linf'), kw.get('budget', 1))
     make_defence(defence)
+    if text_classes not in ('all', 'present'): raise RobustCLIPError(f"text_classes must be 'all' or 'present', got {text_classes!r}")
     recs = []
     for d in datasets:
         ds = load_dataset(d, split=split, root=root, image_size=clip.image_size, n=n, seed=seed) if isinstance(d, str) else d
@@ -217,7 +225,7 @@ def evaluate(clip:CLIP, datasets, # dataset objects, or names for `load_dataset`
         for atk in attacks:
             if retr and atk in ('apgd-t', 'aa'): continue
             for e in ([0.0] if atk in ('none', 'text') else eps_list):
-                fn, extra = (evaluate_retrieval, {}) if retr else (evaluate_classification, {'defence': defence})
+                fn, extra = (evaluate_retrieval, {}) if retr else (evaluate_classification, {'defence': defence, 'text_classes': text_classes})
                 recs += fn(clip, ds, attack=atk, eps=e, model_name=model_name, method=method, seed=seed, progress=progress, **extra, **kw)
     return results_frame(recs)
 

@@ -184,6 +184,7 @@ def dry_run_profile(profile='paper', # the profile to derive from (name, path or
             given = ps.get('method_steps') or {}
             ps['method_steps'] = {m: _cap(given.get(m), scale) for m in dict.fromkeys([*given, *trained])}
         if 'pretrained' in declared: ps['pretrained'] = None
+        if 'text_classes' in declared: ps['text_classes'] = 'present'   # BERT-Attack on the sample's class prompts, not on all 1000
         exps[exp] = ps
     defaults = {**base['defaults'], 'pretrained': None, 'banner': DRYRUN_BANNER.format(profile=base['name'])}
     return {'name': name, 'description': f"Dry run of '{base['name']}' at its real shapes on the CPU: random weights, fixture data, "

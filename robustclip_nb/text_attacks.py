@@ -316,6 +316,7 @@ class TextAttack:
 
     def __call__(self, texts:list[str], # texts (prompts or captions) to attack
                  target=None, # objective-specific target, e.g. matched image embeddings for 'similarity'
+                 only=None, # indices of the texts to attack (None: all); the others are returned unchanged
                 ) -> TextAttackResult:
         "Adversarial versions of `texts`, with the substituted words."
         if isinstance(texts, str): texts = [texts]
@@ -324,5 +325,9 @@ class TextAttack:
         texts = list(texts)
         _check_batch(target, len(texts), 'texts')
         self.objective.prepare(self.clip, texts, target)
-        out = [self._attack_one(t, i) for i, t in enumerate(texts)]
+        if only is not None:
+            only = sorted({int(j) for j in only})
+            if any(not 0 <= j < len(texts) for j in only): raise RobustCLIPError(f"only= holds indices outside 0..{len(texts) - 1}")
+        keep = lambda i, t: (t, [], float('nan'))
+        out = [self._attack_one(t, i) if only is None or i in only else keep(i, t) for i, t in enumerate(texts)]
         return TextAttackResult([o[0] for o in out], texts, [o[1] for o in out], [o[2] for o in out])
