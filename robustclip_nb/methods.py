@@ -4,7 +4,7 @@
 
 # %% ../nbs/11_methods.ipynb #087688d0
 from __future__ import annotations
-import json, time, os, copy
+import json, time, os, copy, shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 import numpy as np, pandas as pd, torch, torch.nn as nn, torch.nn.functional as F
@@ -193,9 +193,10 @@ def train_method(method:str|Method, # registered name ('tecoa', 'fare', ...) or 
     bs = batch_size if batch_size is not None else m.batch_size
     if isinstance(bs, bool) or not isinstance(bs, int) or bs < 1: raise RobustCLIPError(f"batch_size must be an integer >= 1, got {bs!r}")
     mname = model if isinstance(model, str) else getattr(model, 'name', 'custom')
-    # what decides the result; activation checkpointing changes memory and speed only, so a run may resume with it switched
+    # what decides the result; activation checkpointing changes memory and speed only, so a run may resume with it switched;
+    # keeping the checkpoints of a finished run changes what stays on disk only
     args = dict(method=m.name, hparams=m.hp, model=mname, dataset=dataset, eps=eps, batch_size=bs, n_train=n_train,
-                train={k: v for k, v in cfg.__dict__.items() if k != 'grad_checkpointing'})
+                train={k: v for k, v in cfg.__dict__.items() if k not in ('grad_checkpointing', 'keep_checkpoints')})
     data_root = root if root is not None else os.environ.get('ROBUSTCLIP_DATA') or None
     if data_root is not None: args['root'] = str(Path(data_root).expanduser().resolve())   # other data: another run
     run = Path(out) if out is not None else cache_dir('runs')/f"{m.name}-{mname}-{dataset}-{config_hash(args)}"
@@ -243,6 +244,7 @@ def train_method(method:str|Method, # registered name ('tecoa', 'fare', ...) or 
     with atomic_target(run/'weights.safetensors') as tmp: save_file({k: v.contiguous() for k, v in m.state(module).items()}, tmp)
     write_provenance(run/'method.json', args, started=t0)
     atomic_write(meta_path, json.dumps(info, indent=1))
+    if not cfg.keep_checkpoints: shutil.rmtree(run/'checkpoints', ignore_errors=True)   # finished: nothing left to resume
     return TrainedModel(m, module, info, run, base, log)
 
 def _run_args(run:Path) -> dict|None:

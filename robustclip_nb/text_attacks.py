@@ -154,7 +154,7 @@ class MaskedLMCandidates(CandidateGenerator):
         out = []
         for j in logits.topk(min(logits.shape[-1], 4 * k + 8)).indices.tolist():
             t = tok.convert_ids_to_tokens(j)
-            if t in special or t.startswith('##'): continue
+            if t in special or t.startswith('##') or (t.startswith('[') and t.endswith(']')) or not any(ch.isalnum() for ch in t): continue   # [unused7], punctuation
             out.append(t)
         return out
     def __repr__(self): return f"MaskedLMCandidates({self.model_name!r}, mask_word={self.mask_word})"

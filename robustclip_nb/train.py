@@ -38,6 +38,7 @@ class TrainConfig:
     max_grad_norm:float|None=None # gradient clipping
     bf16:bool=True # bf16 autocast (used on CUDA only)
     grad_checkpointing:bool=False # recompute transformer blocks in the backward: less activation memory, more compute
+    keep_checkpoints:bool=False # keep a finished run's checkpoints (`methods.train_method` deletes them: they only serve a resume)
     log_every:int=1 # write a metrics row every N steps
     ckpt_every:int=50 # checkpoint every N steps (and at the end)
     seed:int=0 # RNG seed
