@@ -5,12 +5,13 @@
 # %% auto #0
 __all__ = ['CIFAR10_CLASSES', 'CIFAR100_CLASSES', 'STL10_CLASSES', 'FLOWERS102_CLASSES', 'CALTECH101_CLASSES', 'EUROSAT_CLASSES',
            'PCAM_CLASSES', 'TEMPLATES', 'imagenet_classnames', 'imagenet_templates', 'imagenet_wnids', 'read_cifar',
-           'scan_image_folder', 'read_karpathy']
+           'read_stl10', 'read_flowers102', 'scan_image_folder', 'read_karpathy']
 
 # %% ../nbs/92_paper_data.ipynb #0203c592
 import json, pickle, warnings, functools
 from pathlib import Path
 import numpy as np
+from PIL import Image
 from .core import RobustCLIPError
 from .data import SourceNotFound, DataError, reading, LazyImages, open_image, split_indices
 from .data import ClassificationSet, CaptionSet, register_dataset, default_root, _pkg_dir
@@ -189,6 +190,55 @@ _load_cifar100 = register_dataset('cifar100', 'classification', ('train', 'test'
                  'download=True (needs internet)', 'CIFAR-100 (fine labels), 32x32, 50k / 10k', n_classes=100,
                  available=_cifar_available('cifar100'))(_cifar_loader('cifar100'))
 
+# %% ../nbs/92_paper_data.ipynb #19992ca1
+class _ArrayOpener:
+    "Picklable opener: item i -> PIL image of row i of a uint8 N x H x W x 3 array"
+    def __init__(self, a): self.a = a
+    def __call__(self, i): return Image.fromarray(np.ascontiguousarray(self.a[i]))
+
+_STL10_BYTES = 3 * 96 * 96
+
+def read_stl10(folder, # the extracted stl10_binary folder
+               split:str='test')->tuple:
+    "(uint8 images N x 96 x 96 x 3, labels 0..9) from STL-10's `{split}_X.bin` and `{split}_y.bin`, with no md5 check"
+    if split not in ('train', 'test'): raise RobustCLIPError(f"split must be 'train' or 'test', got {split!r}")
+    folder = Path(folder); xf, yf = folder / f'{split}_X.bin', folder / f'{split}_y.bin'
+    with reading(str(xf)):
+        raw = np.fromfile(xf, dtype=np.uint8)
+        if raw.size % _STL10_BYTES: raise DataError(f"{raw.size} bytes is not a whole number of 3 x 96 x 96 images")
+        x = raw.reshape(-1, 3, 96, 96).transpose(0, 3, 2, 1)          # on disk N x C x W x H -> N x H x W x C
+    with reading(str(yf)):
+        y = np.fromfile(yf, dtype=np.uint8).astype(np.int64) - 1
+        if len(y) != len(x): raise DataError(f"{len(y)} labels for {len(x)} images in {xf.name}")
+        if len(y) and (y.min() < 0 or y.max() > 9): raise DataError(f"labels must lie in 1..10, got {y.min() + 1}..{y.max() + 1}")
+    return x, y
+
+# %% ../nbs/92_paper_data.ipynb #f18b38f5
+_FLOWERS_SETS = {'train': 'trnid', 'val': 'valid', 'test': 'tstid'}
+
+def _loadmat(path:Path)->dict:
+    "scipy's `loadmat` (squeezed); a file it cannot parse is a `DataError`"
+    try:
+        from scipy.io import loadmat
+        from scipy.io.matlab import MatReadError
+    except ImportError: raise SourceNotFound(f"reading {path.name} needs scipy; install it with `pip install scipy`") from None
+    try: return loadmat(path, squeeze_me=True)
+    except MatReadError as e: raise DataError(f"MatReadError: {e}") from e
+
+def read_flowers102(folder, # the flowers-102 folder: jpg/, imagelabels.mat, setid.mat
+                    split:str='test')->tuple:
+    "(image paths, labels 0..101) of one Flowers102 split from `setid.mat` and `imagelabels.mat`, with no md5 check"
+    if split not in _FLOWERS_SETS: raise RobustCLIPError(f"split must be one of {list(_FLOWERS_SETS)}, got {split!r}")
+    folder, key = Path(folder), _FLOWERS_SETS[split]
+    with reading(str(folder / 'imagelabels.mat')):
+        labels = np.asarray(_loadmat(folder / 'imagelabels.mat')['labels']).reshape(-1).astype(np.int64)
+        if len(labels) and (labels.min() < 1 or labels.max() > 102): raise DataError(f"labels must lie in 1..102, got {labels.min()}..{labels.max()}")
+    with reading(str(folder / 'setid.mat')):
+        ids = np.asarray(_loadmat(folder / 'setid.mat')[key]).reshape(-1).astype(np.int64)
+        if len(ids) and (ids.min() < 1 or ids.max() > len(labels)):
+            raise DataError(f"{key} names images {ids.min()}..{ids.max()}, but imagelabels.mat labels images 1..{len(labels)}")
+    return [str(folder / 'jpg' / f'image_{i:05d}.jpg') for i in ids], labels[ids - 1] - 1
+
 # %% ../nbs/92_paper_data.ipynb #f05e0957
 class _TVOpener:
     "Picklable opener: item i -> image of torchvision dataset `ds`"
@@ -228,12 +278,32 @@ def _tv_classnames(name, names, ds):
     cn = [c.replace('_', ' ') for c in ds.classes]
     return [c.replace('/', ' ') for c in cn] if name == 'sun397' else cn   # sun397: 'apartment building/outdoor'
 
+def _stl10_images(base, split):
+    x, y = read_stl10(base, split)
+    return LazyImages(range(len(x)), _ArrayOpener(x)), y
+
+def _flowers102_images(base, split):
+    paths, y = read_flowers102(base, split)
+    return LazyImages(paths, open_image), y
+
+_OWN_READERS = {  # name: (what a split needs under its folder, reader): their torchvision classes check the md5 of the official files
+    'stl10': (lambda split: [f'{split}_X.bin', f'{split}_y.bin'], _stl10_images),
+    'flowers102': (lambda split: ['jpg', 'imagelabels.mat', 'setid.mat'], _flowers102_images)}
+
 def _tv_loader(name):
     cls, splits, folder, names, tkey = _TV[name]
     def load(split, root, image_size, download):
-        import torchvision
         root = Path(root or default_root())
         kw = dict(splits[split]) if splits else {}
+        if name in _OWN_READERS:                            # read here; torchvision only downloads (and checks) the files
+            need, read = _OWN_READERS[name]; base = root / folder
+            if not all((base / f).exists() for f in need(split)):
+                if not download: raise _missing(name, f"{base}/{{{','.join(need(split))}}}", download)
+                import torchvision
+                getattr(torchvision.datasets, cls)(str(root), download=True, **kw)
+            images, y = read(base, split)
+            return ClassificationSet(images, y, names, TEMPLATES[tkey], name, split, image_size, 'crop')
+        import torchvision
         try: ds = getattr(torchvision.datasets, cls)(str(root), download=download, **kw)
         except RuntimeError as e:
             if 'h5py' in str(e): raise SourceNotFound(f"{name}: needs h5py; install it with `pip install h5py`") from e
