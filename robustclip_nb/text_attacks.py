@@ -110,6 +110,8 @@ class EmbeddingNeighbourCandidates(CandidateGenerator):
     def __repr__(self): return f"EmbeddingNeighbourCandidates({self.clip.name})"
 
 # %% ../nbs/05_text_attacks.ipynb #6efbca91
+_MASKED_LMS = {}   # name or path -> (masked LM, tokenizer), loaded once per process
+
 class MaskedLMCandidates(CandidateGenerator):
     "BERT-Attack substitutes from a masked language model (default $ROBUSTCLIP_MASKED_LM or 'bert-base-uncased', loaded on first use)."
     name = 'masked-lm'
@@ -129,8 +131,11 @@ class MaskedLMCandidates(CandidateGenerator):
             except ImportError as e: raise RobustCLIPError("MaskedLMCandidates needs `transformers`: pip install transformers") from e
             local = not hub_reachable() and not os.path.isdir(self._model)
             try:
-                self._tok = self._tok or AutoTokenizer.from_pretrained(self._model, local_files_only=local)
-                self._model = AutoModelForMaskedLM.from_pretrained(self._model, local_files_only=local)
+                if self._model not in _MASKED_LMS:     # one copy per process: every attack of an evaluation shares it
+                    _MASKED_LMS[self._model] = (AutoModelForMaskedLM.from_pretrained(self._model, local_files_only=local).eval(),
+                                                AutoTokenizer.from_pretrained(self._model, local_files_only=local))
+                model, tok = _MASKED_LMS[self._model]
+                self._tok, self._model = self._tok or tok, model
             except Exception as e:
                 raise RobustCLIPError(f"could not load the masked LM {self.model_name!r} ({str(e).splitlines()[0][:160]}); it comes from the "
                                       "Hugging Face hub on first use: connect once, pass a local directory, or use the offline "
