@@ -132,8 +132,8 @@ class MaskedLMCandidates(CandidateGenerator):
             local = not hub_reachable() and not os.path.isdir(self._model)
             try:
                 if self._model not in _MASKED_LMS:     # one copy per process: every attack of an evaluation shares it
-                    _MASKED_LMS[self._model] = (AutoModelForMaskedLM.from_pretrained(self._model, local_files_only=local).eval(),
-                                                AutoTokenizer.from_pretrained(self._model, local_files_only=local))
+                    tok = AutoTokenizer.from_pretrained(self._model, local_files_only=local)    # the cheap file first: fails fast offline
+                    _MASKED_LMS[self._model] = (AutoModelForMaskedLM.from_pretrained(self._model, local_files_only=local).eval(), tok)
                 model, tok = _MASKED_LMS[self._model]
                 self._tok, self._model = self._tok or tok, model
             except Exception as e:
