@@ -274,7 +274,8 @@ class TextAttack:
         self.clip = clip
         if isinstance(generator, str):
             if generator not in GENERATORS: raise RobustCLIPError(f"unknown generator {generator!r}; use one of {sorted(GENERATORS)} or a CandidateGenerator")
-            generator = GENERATORS[generator](clip) if generator == 'embedding' else GENERATORS[generator]()
+            generator = (GENERATORS[generator](clip) if generator == 'embedding' else
+                         GENERATORS[generator](device=clip.device) if generator == 'masked-lm' else GENERATORS[generator]())   # the LM beside the CLIP (GPU)
         if not callable(generator): raise RobustCLIPError("generator must be a CandidateGenerator or a function (words, i, k) -> list of words")
         self.generator = generator
         self.budget, self.top_k = _check_int(budget, 'budget', 0), _check_int(top_k, 'top_k', 1)

@@ -13,9 +13,13 @@ from robustclip_nb.runner import run_experiments, dry_run_profile
 NBS = Path(__file__).parent.parent / 'nbs' / 'experiments'
 ONE_SET = {'fare_tecoa': dict(train_dataset='stl10', eval_datasets=['stl10']),
            'advpt': dict(datasets=['eurosat'], synergy_dataset='eurosat'),
-           'mmcoa': dict(train_dataset='cifar10', eval_datasets=['cifar10'], class_sweep_dataset='cifar10', class_sweep=[2, 10]),
+           'mmcoa': dict(train_dataset='cifar10', eval_datasets=['cifar10'], class_sweep_dataset='cifar10', class_sweep=[2, 10],
+                         modes=['multimodal']),
            'advlora': dict(train_dataset='pcam', eval_dataset='pcam', retrieval_dataset='coco-captions', ranks=[1], sweep_eps=['4/255'],
-                           sensitivity_eval_eps=['4/255'], eval_eps=['4/255'])}
+                           sensitivity_eval_eps=['4/255'], eval_eps=['4/255'], adaptations={'LoRA': ['clean-lora', 'advlora']},
+                           variants={'+ cluster init + adaptive scale': {'init': 'cluster', 'adaptive': True}})}
+# Sized for CI: one MMCoA mode (multimodal: both the image and the text attack in training) and AdvLoRA's LoRA pair with
+# its full variant; full fine-tuning and prompt tuning at this shape run in the FARE/TeCoA and AdvPT experiments above.
 
 def ci_profile(scale=1):
     "The dry run of `paper`, with ViT-B-32 everywhere and one dataset per experiment."
