@@ -12,12 +12,12 @@ from safetensors.torch import save_file, load_file
 from .core import (RobustCLIPError, parse_eps, set_seed, get_device, config_hash, cache_dir, moved_names,
                                 results_frame, pivot_results, save_results, write_provenance, atomic_target, atomic_write, check_out_dir)
 from .clip import CLIP, ZeroShotClassifier, zero_shot_classifier
-from .data import load_dataset, CaptionSet
+from .data import load_dataset, CaptionSet, max_templates
 from .attacks import PGD
 from .evaluate import evaluate_classification, evaluate_retrieval, make_image_attack
 from .train import (TrainConfig, TrainData, make_train_data, count_params, PeakMemory, fit, trainable_state,
                                  dist_info, latest_checkpoint)
-from .zoo import load_model
+from .zoo import load_model, OFFLINE_MODELS
 
 # %% auto #0
 __all__ = ['METHODS', 'OFFLINE_EVAL', 'register', 'Method', 'get_method', 'import_methods', 'TrainedModel', 'run_label',
@@ -197,6 +197,9 @@ def train_method(method:str|Method, # registered name ('tecoa', 'fare', ...) or 
     # keeping the checkpoints of a finished run changes what stays on disk only
     args = dict(method=m.name, hparams=m.hp, model=mname, dataset=dataset, eps=eps, batch_size=bs, n_train=n_train,
                 train={k: v for k, v in cfg.__dict__.items() if k not in ('grad_checkpointing', 'keep_checkpoints')})
+    pre = None if isinstance(model, str) else getattr(model, 'pretrained', None)
+    if pre and mname not in OFFLINE_MODELS: args['pretrained'] = str(pre)   # 'openai' weights and random ones are other runs
+    if max_templates(): args['max_templates'] = max_templates()               # so is a head made from fewer prompt templates
     data_root = root if root is not None else os.environ.get('ROBUSTCLIP_DATA') or None
     if data_root is not None: args['root'] = str(Path(data_root).expanduser().resolve())   # other data: another run
     run = Path(out) if out is not None else cache_dir('runs')/f"{m.name}-{mname}-{dataset}-{config_hash(args)}"

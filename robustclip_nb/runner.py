@@ -110,7 +110,8 @@ def run_experiments(profile='quick', # profile name, path or dict
         from robustclip_nb.fixtures import write_fixtures
         root = (run_root/'fixtures' if prof['fixtures'] is True else Path(prof['fixtures'])).resolve()
         write_fixtures(root, progress=progress)
-        env.update(ROBUSTCLIP_DATA=str(root), ROBUSTCLIP_MASKED_LM=str(root/'models'/'bert-base-uncased-random'))
+        env.update(ROBUSTCLIP_DATA=str(root), ROBUSTCLIP_MASKED_LM=str(root/'models'/'bert-base-uncased-random'),
+                   ROBUSTCLIP_CACHE=str((run_root/'cache').resolve()))   # random-weight runs stay out of the user's cache
         fig_root = fig_root/prof['name']           # never over a real run's figures
     rows = []
     bar = _progress(names, disable=not progress, desc=f"profile {prof['name']}")

@@ -114,9 +114,8 @@ def test_masked_lm_loads_offline(written):
 def test_writing_again_skips_complete_fixtures(written):
     root = written[0]
     before = (root / 'stl10_binary' / 'train_X.bin').stat().st_mtime_ns
-    t0 = time.time()
     assert write_fixtures(root, per_class=2) == {n: [] for n in FIXTURE_DATASETS}
-    assert time.time() - t0 < 10 and (root / 'stl10_binary' / 'train_X.bin').stat().st_mtime_ns == before
+    assert (root / 'stl10_binary' / 'train_X.bin').stat().st_mtime_ns == before      # nothing rewritten
 
 
 def test_per_class_and_seed(tmp_path, monkeypatch):
