@@ -307,7 +307,7 @@ class AutoAttack(Attack):
         self.version, self.attacks = version, self.VERSIONS[version]
         self.n_target_classes = _check_int(n_target_classes, 'n_target_classes', 1)
         self.restarts = _check_int(restarts, 'restarts', 1)
-        self.robust, self.log = None, []
+        self.robust, self.log, self.stages = None, [], {}
 
     @property
     def record_name(self) -> str:
@@ -320,7 +320,7 @@ class AutoAttack(Attack):
         CE().check(logits, y)
         C = logits.shape[1]
         robust, adv = logits.argmax(1) == y, x.clone()
-        self.log = [('clean', robust.float().mean().item())]
+        self.log, self.stages = [('clean', robust.float().mean().item())], {'clean': robust.clone()}
         for name in self.attacks:
             if name == 'apgd-t' and C <= 2: continue
             objectives = [CE()] if name == 'apgd-ce' else [TargetedDLR(rank=r) for r in range(2, min(self.n_target_classes, C - 1) + 2)]
@@ -332,7 +332,7 @@ class AutoAttack(Attack):
                 a = atk.perturb(x[idx], t)
                 with torch.no_grad(): fooled = self.model(a).argmax(1) != y[idx]
                 adv[idx[fooled]] = a[fooled]; robust[idx[fooled]] = False
-            self.log.append((name, robust.float().mean().item()))
+            self.log.append((name, robust.float().mean().item())); self.stages[name] = robust.clone()
         self.robust = robust
         return adv
 

@@ -15,8 +15,8 @@ from .defences import Defended, make_defence, defence_name
 
 # %% auto #0
 __all__ = ['IMAGE_ATTACKS', 'ATTACK_NAMES', 'recall_at_k', 'make_image_attack', 'robust_correct', 'attack_prompts',
-           'prompt_classifier', 'evaluate_classification', 'evaluate_retrieval', 'evaluate', 'sanity_checks',
-           'assert_sane']
+           'prompt_classifier', 'classification_outcomes', 'evaluate_classification', 'evaluate_retrieval', 'evaluate',
+           'sanity_checks', 'assert_sane']
 
 # %% ../nbs/07_evaluate.ipynb #adbd4121
 def _is_count(v) -> bool:
@@ -69,11 +69,14 @@ ATTACK_NAMES = ['none', *IMAGE_ATTACKS, 'text', 'multimodal']
 def make_image_attack(name:str, # 'pgd', 'apgd-ce', 'apgd-t' or 'aa'
                       model, # [0,1] images -> logits (or embeddings with a matching objective)
                       eps, norm:str='linf', steps:int|None=None, # None: the attack's default (10 for PGD, 100 for APGD)
-                      objective='ce', seed:int=0):
+                      objective='ce', seed:int=0,
+                      step_size=None, # PGD only: the step in pixel units (None: eps/4); APGD adapts its own
+                     ):
     "An image attack from the shared engine, by name."
     if name not in IMAGE_ATTACKS: raise RobustCLIPError(f"unknown image attack {name!r}; use one of {list(IMAGE_ATTACKS)}")
+    if step_size is not None and name != 'pgd': raise RobustCLIPError(f"step_size applies to pgd only; {name} adapts its step size itself")
     steps = IMAGE_ATTACKS[name] if steps is None else steps
-    if name == 'pgd': return PGD(model, eps, norm, steps, objective=objective, seed=seed)
+    if name == 'pgd': return PGD(model, eps, norm, steps, step_size=step_size, objective=objective, seed=seed)
     if name == 'apgd-ce': return APGD(model, eps, norm, steps, objective=objective, seed=seed)
     if objective != 'ce': raise RobustCLIPError(f"{name} is defined for classification logits only")
     return AutoAttack(model, eps, norm, version='apgd-t' if name == 'apgd-t' else 'standard-lite', steps=steps, seed=seed)
@@ -136,6 +139,66 @@ def _record(clip, ds, task, model_name, method, seed, n, metric, value, info):
     return result_record(model=model_name or _name(clip), method=method, dataset=ds.name, task=task,
                          n=n, seed=seed, metric=metric, value=value, **info)
 
+def _points(points, n):
+    "Sorted unique indices into a set of `n` items (None: all)."
+    if points is None: return None
+    idx = np.asarray(points, dtype=np.int64).reshape(-1)
+    if idx.size == 0 or idx.min() < 0 or idx.max() >= n or (np.diff(idx) <= 0).any():
+        raise RobustCLIPError(f"points must be increasing indices into the {n} items of the set, got {len(idx)} of them spanning {idx.min() if idx.size else None}..{idx.max() if idx.size else None}")
+    return idx
+
+def classification_outcomes(clip:CLIP, ds, # a ClassificationSet (images in [0,1], .classnames, .templates)
+                            attack='none', # one of ATTACK_NAMES, or a function (classifier) -> attack(images, labels)
+                            eps=0.0, norm:str='linf', steps:int|None=None, # image threat model (steps None: attack default)
+                            budget:int=1, text_generator:str='embedding', # text attacks: words per prompt, candidate source
+                            batch_size:int=256, seed:int=0,
+                            progress:bool=False, classifier=None, # a prebuilt head (e.g. learned prompts)
+                            defence=None, # input pre-processing inside the classifier ('jpeg:75', 'bitdepth:3', a module), attacked with BPDA
+                            text_classes:str='all', # text attacks: rewrite every class prompt ('all') or those of classes in the sample ('present')
+                            step_size=None, # PGD's step in pixel units (None: eps/4)
+                            points=None, # increasing indices of the items to run (None: all); text prompts are still chosen on the whole set
+                            prompts:list|None=None, # text attacks: adversarial class prompts chosen earlier on this set (skips the text step)
+                           ) -> dict:
+    "Per point: correct, and still correct after the attack; with the record fields (`info`), per-stage flags and the prompts used."
+    if not hasattr(ds, 'classnames'): raise RobustCLIPError(f"evaluate_classification needs a classification set (load_dataset(name)), got {type(ds).__name__} {ds!r:.40}; evaluate() takes dataset names")
+    if len(ds) == 0: raise RobustCLIPError(f"dataset {getattr(ds, 'name', '?')} is empty")
+    custom = callable(attack)
+    if not custom: eps, norm = _check_attack(attack, eps, norm, budget)
+    text = attack in ('text', 'multimodal')
+    if text and classifier is not None: raise RobustCLIPError("text attacks perturb the class prompts; they need the hand-crafted head, not classifier=")
+    if prompts is not None and (not text or len(prompts) != len(ds.classnames)):
+        raise RobustCLIPError(f"prompts= takes one adversarial prompt per class ({len(ds.classnames)}) and only with a text attack")
+    idx, pre = _points(points, len(ds)), make_defence(defence)
+    image_attack = None if custom or attack in ('none', 'text') else 'pgd' if attack == 'multimodal' else attack
+    if step_size is not None and image_attack != 'pgd': raise RobustCLIPError(f"step_size applies to PGD (attack pgd or multimodal), not to {attack!r}")
+    info = {'attack': 'custom' if custom else attack, 'eps': eps, 'norm': norm, 'budget': int(budget) if text else 0,
+            'steps': (steps or 0) if custom else (steps if steps is not None else IMAGE_ATTACKS.get(image_attack, 0))}
+    if pre is not None: info['defence'] = defence_name(pre)
+    if text and text_classes != 'all': info['text_classes'] = text_classes
+    if text:                                   # the text step, once for the whole set
+        if prompts is None: prompts = attack_prompts(clip, ds, budget, text_generator, batch_size, pre, progress, classes=text_classes).texts
+        head = prompt_classifier(clip, prompts, ds.classnames)
+    else: head = classifier if classifier is not None else zero_shot_classifier(clip, ds.classnames, ds.templates)
+    clf = (head if pre is None else Defended(head, pre)).eval()
+    atk = attack(clf) if custom else make_image_attack(image_attack, clf, eps, norm, steps, seed=seed, step_size=step_size) if image_attack else None
+    staged = isinstance(atk, AutoAttack)
+    oks, stages = [], {}
+    sub = ds if idx is None else torch.utils.data.Subset(ds, idx.tolist())
+    for x, y in progress_bar(_loader(sub, batch_size), desc=f'{ds.name} {info["attack"]}', disable=not progress, leave=False):
+        x, y = x.to(clip.device), y.to(clip.device)
+        if staged: atk.stages = {}
+        ok = robust_correct(clf, x, y, atk); oks.append(ok.cpu())
+        if staged:                             # flags after each stage; points wrong when clean were never attacked
+            with torch.no_grad(): clean = clf(x).argmax(1) == y
+            for name in atk.attacks:
+                if clean.any() and name not in atk.stages: continue        # APGD-T does not run on 2-class sets
+                s = clean.clone()
+                if clean.any(): s[clean.nonzero().squeeze(1)] = atk.stages[name]
+                stages.setdefault(name, []).append(s.cpu())
+    out = {'correct': torch.cat(oks), 'info': info, 'prompts': list(prompts) if text else None,
+           'stages': {k: torch.cat(v) for k, v in stages.items() if sum(map(len, v)) == sum(map(len, oks))}}
+    return out
+
 def evaluate_classification(clip:CLIP, ds, # a ClassificationSet (images in [0,1], .classnames, .templates)
                             attack='none', # one of ATTACK_NAMES, or a function (classifier) -> attack(images, labels)
                             eps=0.0, norm:str='linf', steps:int|None=None, # image threat model (steps None: attack default)
@@ -144,40 +207,26 @@ def evaluate_classification(clip:CLIP, ds, # a ClassificationSet (images in [0,1
                             progress:bool=False, classifier=None, # a prebuilt head (e.g. learned prompts)
                             defence=None, # input pre-processing inside the classifier ('jpeg:75', 'bitdepth:3', a module), attacked with BPDA
                             text_classes:str='all', # text attacks: rewrite every class prompt ('all') or those of classes in the sample ('present')
+                            step_size=None, # PGD's step in pixel units (None: eps/4)
                            ) -> list[dict]:
     "Zero-shot accuracy, clean or under an attack, as tidy result records."
-    if not hasattr(ds, 'classnames'): raise RobustCLIPError(f"evaluate_classification needs a classification set (load_dataset(name)), got {type(ds).__name__} {ds!r:.40}; evaluate() takes dataset names")
-    if len(ds) == 0: raise RobustCLIPError(f"dataset {getattr(ds, 'name', '?')} is empty")
-    custom = callable(attack)
-    if not custom: eps, norm = _check_attack(attack, eps, norm, budget)
-    text = attack in ('text', 'multimodal')
-    if text and classifier is not None: raise RobustCLIPError("text attacks perturb the class prompts; they need the hand-crafted head, not classifier=")
-    pre = make_defence(defence)
-    image_attack = None if custom or attack in ('none', 'text') else 'pgd' if attack == 'multimodal' else attack
-    info = {'attack': 'custom' if custom else attack, 'eps': eps, 'norm': norm, 'budget': int(budget) if text else 0,
-            'steps': (steps or 0) if custom else (steps if steps is not None else IMAGE_ATTACKS.get(image_attack, 0))}
-    if pre is not None: info['defence'] = defence_name(pre)
-    if text and text_classes != 'all': info['text_classes'] = text_classes
-    if text:                                   # the text step, once for the whole set
-        prompts = attack_prompts(clip, ds, budget, text_generator, batch_size, pre, progress, classes=text_classes).texts
-        head = prompt_classifier(clip, prompts, ds.classnames)
-    else: head = classifier if classifier is not None else zero_shot_classifier(clip, ds.classnames, ds.templates)
-    clf = (head if pre is None else Defended(head, pre)).eval()
-    atk = attack(clf) if custom else make_image_attack(image_attack, clf, eps, norm, steps, seed=seed) if image_attack else None
-    correct, n = 0, 0
-    for x, y in progress_bar(_loader(ds, batch_size), desc=f'{ds.name} {info["attack"]}', disable=not progress, leave=False):
-        correct += robust_correct(clf, x.to(clip.device), y.to(clip.device), atk).sum().item(); n += len(y)
-    return [_record(clip, ds, 'classification', model_name, method, seed, n, 'accuracy', correct / n, info)]
+    o = classification_outcomes(clip, ds, attack, eps, norm, steps, budget, text_generator, batch_size, seed, progress,
+                                classifier, defence, text_classes, step_size)
+    info = o['info'] if step_size is None else {**o['info'], 'step_size': parse_eps(step_size, 'l2')}
+    ok = o['correct']
+    return [_record(clip, ds, 'classification', model_name, method, seed, len(ok), 'accuracy', ok.sum().item() / len(ok), info)]
 
 # %% ../nbs/07_evaluate.ipynb #13f0b1bb
 def evaluate_retrieval(clip:CLIP, ds, # a CaptionSet (images, .captions, .img2txt, .txt2img)
                        attack:str='none', # 'none', 'pgd', 'apgd-ce', 'text' or 'multimodal'
                        eps=0.0, norm:str='linf', steps:int|None=None, budget:int=1, text_generator:str='embedding',
                        batch_size:int=256, ks=(1, 5, 10), model_name:str|None=None, method:str='none', seed:int=0,
-                       progress:bool=False) -> list[dict]:
+                       progress:bool=False, step_size=None, # PGD's step in pixel units (None: eps/4)
+                      ) -> list[dict]:
     "Image->text and text->image Recall@k, clean or under attack, as tidy result records."
     if not hasattr(ds, 'captions'): raise RobustCLIPError(f"evaluate_retrieval needs a caption set (load_dataset(name)), got {type(ds).__name__} {ds!r:.40}; evaluate() takes dataset names")
     eps, norm = _check_attack(attack, eps, norm, budget)
+    if step_size is not None and attack not in ('pgd', 'multimodal'): raise RobustCLIPError(f"step_size applies to PGD (attack pgd or multimodal), not to {attack!r}")
     if attack in ('apgd-t', 'aa'): raise RobustCLIPError(f"{attack} targets classification logits; use pgd or apgd-ce for retrieval")
     text = attack in ('text', 'multimodal')
     info = {'attack': attack, 'eps': eps, 'norm': norm, 'budget': int(budget) if text else 0,
@@ -188,12 +237,13 @@ def evaluate_retrieval(clip:CLIP, ds, # a CaptionSet (images, .captions, .img2tx
     with torch.no_grad(): T = torch.cat([clip.encode_text(captions[i:i+batch_size]) for i in range(0, len(captions), batch_size)])
     if attack in ('pgd', 'apgd-ce', 'multimodal'):             # eps = 0 too: the attack path runs, recall must not move
         atk = make_image_attack('pgd' if attack == 'multimodal' else attack, clip, eps, norm, steps,
-                                objective=RetrievalCE(T, clip.logit_scale.item()), seed=seed)
+                                objective=RetrievalCE(T, clip.logit_scale.item()), seed=seed, step_size=step_size)
         pos, feats = positives_mask(ds.img2txt, len(captions)), []
         for x, idx in progress_bar(_loader(ds, batch_size), desc=f'{ds.name} {attack}', disable=not progress, leave=False):
             xa = _run_attack(atk, x.to(clip.device), pos[idx].to(clip.device))
             with torch.no_grad(): feats.append(clip.encode_image(xa))
         I = torch.cat(feats)
+    if step_size is not None: info['step_size'] = parse_eps(step_size, 'l2')
     r = recall_at_k((I @ T.t()).float().cpu(), ds.img2txt, ds.txt2img, ks)
     return [_record(clip, ds, 'retrieval', model_name, method, seed, len(ds), k, v, info) for k, v in r.items()]
 
