@@ -11,8 +11,8 @@ from .core import (RobustCLIPError, parse_eps, results_frame, save_results, set_
                                 check_out_file, check_out_dir, RESULT_FORMATS)
 
 # %% auto #0
-__all__ = ['build_parser', 'main', 'expand_datasets', 'cmd_eval', 'cmd_models', 'cmd_datasets', 'cmd_base', 'parse_sets',
-           'cmd_train', 'cmd_run', 'cmd_fixtures', 'cmd_methods']
+__all__ = ['build_parser', 'main', 'expand_datasets', 'cmd_eval', 'cmd_eval_protocol', 'cmd_models', 'cmd_datasets', 'cmd_base',
+           'parse_sets', 'cmd_train', 'cmd_run', 'cmd_fixtures', 'cmd_methods']
 
 # %% ../nbs/19_cli.ipynb #ba9bfc76
 def _positive_int(s):
@@ -100,10 +100,23 @@ def expand_datasets(names:list[str]) -> list[str]:
     return list(dict.fromkeys(out))
 
 # %% ../nbs/19_cli.ipynb #5305fa97
+_EVAL_DEFAULTS = dict(attack='none', norm='linf', seed=0, budget=1, text_generator='embedding', split='test')
+
+def _one(vals, flag):
+    if vals and len(vals) > 1: raise RobustCLIPError(f"several {flag} need --protocol (one leaderboard row per model)")
+    return vals[0] if vals else None
+
 def cmd_eval(a) -> pd.DataFrame:
-    "Evaluate a model on datasets; prints and returns tidy records."
+    "Evaluate a model on datasets (or models under a protocol); prints and returns tidy records."
+    if a.protocol: return cmd_eval_protocol(a)
     from robustclip_nb.zoo import load_model
     from robustclip_nb.evaluate import evaluate
+    for k, v in _EVAL_DEFAULTS.items():
+        if getattr(a, k) is None: setattr(a, k, v)
+    for flag in ('scale', 'cache', 'shard_size'):
+        if getattr(a, flag) is not None: raise RobustCLIPError(f"--{flag.replace('_', '-')} belongs to --protocol evaluations")
+    model, pretrained = _one(a.model, '--model') or 'offline-base', _one(a.pretrained, '--pretrained')
+    if a.dataset is None: raise RobustCLIPError("--dataset is required (or --protocol, which names its datasets)")
     names = expand_datasets(_split_list(a.dataset))
     if not names: raise RobustCLIPError("--dataset is empty: name at least one dataset (`robustclip datasets` lists them)")
     _check_datasets(names, a.split); _check_root(a.root)
@@ -111,11 +124,13 @@ def cmd_eval(a) -> pd.DataFrame:
     if a.eps is None and a.attack not in ('none', 'text'): raise RobustCLIPError(f"--attack {a.attack} needs --eps (e.g. --eps 4/255; --eps 0 is allowed)")
     eps_list = [parse_eps(e, a.norm) for e in _split_list(a.eps)] if a.eps else [0.0]
     if a.attack == 'none' and any(eps_list): raise RobustCLIPError("--eps needs an --attack (e.g. --attack aa)")
+    if a.step_size is not None and a.attack not in ('pgd', 'multimodal'): raise RobustCLIPError("--step-size applies to --attack pgd or multimodal")
     set_seed(a.seed); t0 = time.time()
-    clip = load_model(a.model, pretrained=a.pretrained, device=a.device, progress=not a.quiet)
+    clip = load_model(model, pretrained=pretrained, device=a.device, progress=not a.quiet)
     kw = dict(steps=a.steps, norm=a.norm, budget=a.budget, text_generator=a.text_generator, batch_size=a.batch_size)
+    if a.step_size is not None: kw['step_size'] = a.step_size
     df = evaluate(clip, names, attacks=(a.attack,), eps_list=eps_list, n=a.n, split=a.split, root=a.root, seed=a.seed,
-                  model_name=a.model, method=a.method, progress=not a.quiet, **kw)
+                  model_name=model, method=a.method, progress=not a.quiet, **kw)
     if df.empty: raise RobustCLIPError(f"--attack {a.attack} does not apply to {', '.join(names)} (apgd-t and aa need classification sets)")
     print(df.to_string(index=False))
     if a.out:
@@ -123,24 +138,72 @@ def cmd_eval(a) -> pd.DataFrame:
         print(f'wrote {a.out}')
     return df
 
+def cmd_eval_protocol(a) -> pd.DataFrame:
+    "Every `--model` under `--protocol`: resumable (shard cache), sharded under torchrun, one card per model and a leaderboard."
+    import os
+    from robustclip_nb.zoo import load_model
+    from robustclip_nb.protocols import run_protocol, resolve_protocol, leaderboard, save_leaderboard, _slug
+    from robustclip_nb.zoo import OFFLINE_MODELS
+    models = a.model or ['offline-base']
+    pre = a.pretrained or [None]
+    if len(pre) not in (1, len(models)): raise RobustCLIPError(f"give one --pretrained for all models or one per --model ({len(models)}), got {len(pre)}")
+    pre = pre * len(models) if len(pre) == 1 else pre
+    if a.method != 'none': raise RobustCLIPError("--method labels ad-hoc evaluations; a protocol row is labelled by its model")
+    over = dict(datasets=expand_datasets(_split_list(a.dataset)) if a.dataset else None, attacks=[a.attack] if a.attack else None,
+                eps=_split_list(a.eps) if a.eps else None, norm=a.norm, steps=a.steps, step_size=a.step_size, n=a.n, seed=a.seed,
+                budget=a.budget, text_generator=a.text_generator, split=a.split)
+    if a.attack == 'none': raise RobustCLIPError("--attack none: a protocol always reports the clean accuracy; name an attack or drop --attack")
+    for m in models:                    # every check before the first model loads
+        plan = resolve_protocol(a.protocol, a.scale or ('offline' if m in OFFLINE_MODELS else 'paper'), **over)
+        _check_datasets(plan['datasets'], plan['split'])
+    _check_root(a.root)
+    out = check_out_dir(a.out, '--out') if a.out else None
+    if a.cache: check_out_dir(a.cache, '--cache')
+    device = a.device
+    if device is None and int(os.environ.get('WORLD_SIZE', '1')) > 1 and __import__('torch').cuda.is_available():
+        device = f"cuda:{os.environ.get('LOCAL_RANK', '0')}"
+    frames = []
+    for m, pt in zip(models, pre):
+        set_seed(a.seed or 0)           # a config without weights gets the same random initialisation every time
+        clip = load_model(m, pretrained=pt, device=device, progress=not a.quiet)
+        name = Path(m).stem if m.endswith('.json') else m
+        df = run_protocol(clip, a.protocol, model_name=name, scale=a.scale, out=out/_slug(name) if out else None, cache=a.cache,
+                          shard_size=a.shard_size or 250, root=a.root, batch_size=a.batch_size, progress=not a.quiet, **over)
+        if df is None: return None     # a torchrun process other than 0: process 0 merges and reports
+        s = df.attrs['shards']; print(f"{name}: {s['computed']} shard(s) computed, {s['reused']} reused from the cache ({s['cache']})")
+        frames.append(df)
+    board = leaderboard(frames)
+    print(board.to_string(index=False))
+    if out:
+        save_leaderboard(board, out); print(f'wrote {out}')
+    return pd.concat(frames, ignore_index=True)
+
 @_subcommand('eval')
 def _eval_parser(sub):
-    e = sub.add_parser('eval', help='zero-shot / retrieval evaluation of a model', description='Evaluate a model; prints and writes tidy result records.')
-    e.add_argument('--model', default='offline-base', help="'offline-base', an open_clip name, 'hf-hub:ORG/REPO' or a config .json")
-    e.add_argument('--pretrained', default=None, help="pretrained tag (e.g. openai) or checkpoint file")
-    e.add_argument('--dataset', action='append', required=True, help="dataset name(s); repeat or comma-separate; 'offline' = every offline set")
-    e.add_argument('--split', default='test'); e.add_argument('--root', default=None, help='data root for datasets with files on disk')
+    from robustclip_nb.protocols import PROTOCOLS
+    e = sub.add_parser('eval', help='zero-shot / retrieval evaluation of a model, or of models under a paper protocol',
+                       description='Evaluate a model; prints and writes tidy result records. With --protocol: the papers\' evaluations, '
+                                   'resumable and sharded, with an evaluation card per model and a leaderboard.')
+    e.add_argument('--model', action='append', default=None, help="'offline-base' (default), an open_clip name, 'hf-hub:ORG/REPO' or a config .json; repeat for a leaderboard (--protocol)")
+    e.add_argument('--pretrained', action='append', default=None, help="pretrained tag (e.g. openai) or checkpoint file; one for all models or one per --model")
+    e.add_argument('--protocol', default=None, choices=list(PROTOCOLS), help="a paper's evaluation: attacks, radii, iterations, points and datasets; any flag below overrides it")
+    e.add_argument('--scale', default=None, choices=['paper', 'offline'], help="--protocol datasets: the papers' sets or the offline ones (default: offline for the models trained here)")
+    e.add_argument('--dataset', action='append', default=None, help="dataset name(s); repeat or comma-separate; 'offline' = every offline set")
+    e.add_argument('--split', default=None, help='split (default test)'); e.add_argument('--root', default=None, help='data root for datasets with files on disk')
     e.add_argument('--n', type=_positive_int, default=None, help='evaluate on a seeded subset of n items')
-    e.add_argument('--batch-size', type=_positive_int, default=256); e.add_argument('--seed', type=_seed, default=0)
-    e.add_argument('--attack', default='none', choices=['none', 'pgd', 'apgd-ce', 'apgd-t', 'aa', 'text', 'multimodal'],
-                   help='threat model: aa = APGD-CE then APGD-T (AutoAttack-style); text = word substitution; multimodal = text then image')
+    e.add_argument('--batch-size', type=_positive_int, default=256); e.add_argument('--seed', type=_seed, default=None, help='seed of the subset and the attacks (default 0)')
+    e.add_argument('--attack', default=None, choices=['none', 'pgd', 'apgd-ce', 'apgd-t', 'aa', 'text', 'multimodal'],
+                   help='threat model (default none): aa = APGD-CE then APGD-T (AutoAttack-style); text = word substitution; multimodal = text then image')
     e.add_argument('--eps', action='append', default=None, help="image radius in [0,1] pixel units, e.g. 4/255; repeat or comma-separate for several")
-    e.add_argument('--norm', default='linf', choices=['linf', 'l2'])
+    e.add_argument('--norm', default=None, choices=['linf', 'l2'], help='default linf')
     e.add_argument('--steps', type=_positive_int, default=None, help='attack iterations (default: 10 for pgd, 100 for apgd/aa)')
-    e.add_argument('--budget', type=_positive_int, default=1, help='text attacks: words substituted per text')
-    e.add_argument('--text-generator', default='embedding', choices=['embedding', 'chars', 'masked-lm'], help='text attacks: candidate source')
+    e.add_argument('--step-size', default=None, help='PGD step in pixel units, e.g. 1/255 (default eps/4)')
+    e.add_argument('--budget', type=_positive_int, default=None, help='text attacks: words substituted per text (default 1)')
+    e.add_argument('--text-generator', default=None, choices=['embedding', 'chars', 'masked-lm'], help='text attacks: candidate source (default embedding)')
     e.add_argument('--method', default='none', help='label for the method column of the records')
-    e.add_argument('--device', default=None); e.add_argument('--out', default=None, help='write records (.json, .csv or .md)')
+    e.add_argument('--cache', default=None, help='--protocol: folder of the per-shard cache (default <ROBUSTCLIP_CACHE>/eval)')
+    e.add_argument('--shard-size', type=_positive_int, default=None, help='--protocol: points per cached shard (default 250)')
+    e.add_argument('--device', default=None); e.add_argument('--out', default=None, help='write records (.json, .csv or .md); with --protocol a folder')
     e.add_argument('--quiet', action='store_true', help='no progress bars')
     e.set_defaults(func=cmd_eval)
 
