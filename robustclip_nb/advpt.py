@@ -257,7 +257,7 @@ def synergy_table(clip:CLIP, ds, # the (frozen) image encoder's model and a Clas
     eps = parse_eps(eps)
     if not isinstance(heads, dict) or not isinstance(defences, dict) or not heads or not defences:
         raise RobustCLIPError("heads and defences must be non-empty dicts: name -> classifier, name -> pre-processing module (or None)")
-    transfer = lambda _defended: make_image_attack('pgd', source, eps, 'linf', steps, seed=seed)   # crafted on `source`
+    transfer = lambda _defended: make_image_attack('pgd', source, eps, 'linf', steps, seed=seed, drop_successful=False)   # crafted on `source`
     protocols = {'clean': ('none', 0.0, 'none'), 'adaptive': ('pgd', eps, 'pgd-bpda'), 'transfer': (transfer, eps, 'pgd-transfer')}
     recs = []
     for h, head in heads.items():

@@ -169,13 +169,14 @@ class PGD(Attack):
                  restarts:int=1, # number of random restarts; per sample the best is kept
                  momentum:float=0.0, # momentum on the L1-normalised gradient (0.9 in RobustVLM); 0 = plain PGD
                  track_best:bool=True, # return the best iterate per sample instead of the last one
+                 drop_successful:bool=False, # with track_best: every 10 steps, stop computing on points already successful (evaluation)
                  seed:int=0):
         super().__init__(model, eps, norm, steps, objective, seed)
         if step_size is None: self.step_size = self.eps / 4
         else:
             try: self.step_size = parse_eps(step_size, 'l2')
             except RobustCLIPError as e: raise RobustCLIPError(f"step_size: {e}") from None
-        self.random_start, self.track_best = bool(random_start), bool(track_best)
+        self.random_start, self.track_best, self.drop_successful = bool(random_start), bool(track_best), bool(drop_successful)
         self.restarts = _check_int(restarts, 'restarts', 1)
         self.momentum = _check_float(momentum, 'momentum', 0.0, 1.0)
 
@@ -188,17 +189,27 @@ class PGD(Attack):
         for r in range(self.restarts):
             xa = random_start(x, self.eps, self.norm, gen) if self.random_start else x.clone()
             v = torch.zeros_like(x) if self.momentum > 0 else None
+            pos, x0, tgt = None, x, target                # pos: the points still attacked (None: all of them)
             for i in range(self.steps):
-                loss, g, out = self._loss_grad(xa, target, check=(r == 0 and i == 0))
+                loss, g, out = self._loss_grad(xa, tgt, check=(r == 0 and i == 0))
                 with torch.no_grad():
-                    if self.track_best: best.update(xa, loss, self.objective.success(out, target))
+                    if self.track_best: best.update(xa, loss, self.objective.success(out, tgt), idx=pos)
                     if v is not None:
                         v = self.momentum * v + g / _bview(g.abs().flatten(1).sum(1).clamp_min(1e-12), g)
                         g = v
-                    xa = project_to_threat(x, xa + self.step_size * steepest_direction(g, self.norm), self.eps, self.norm)
+                    xa = project_to_threat(x0, xa + self.step_size * steepest_direction(g, self.norm), self.eps, self.norm)
+                    if self.track_best and self.drop_successful and best.has_succ and (i + 1) % 10 == 0 and i + 1 < self.steps:
+                        live = ~(best.succ if pos is None else best.succ[pos])      # one host sync per 10 steps
+                        if not live.all():
+                            if not live.any(): break
+                            sel = live.nonzero().squeeze(1)
+                            pos = sel if pos is None else pos[sel]
+                            x0, xa, tgt = x0[sel], xa[sel], _take(tgt, sel)
+                            if v is not None: v = v[sel]
             if not keep_best: return xa
-            loss, out = self._eval(xa, target, check=(self.steps == 0 and r == 0))
-            best.update(xa, loss, self.objective.success(out, target))
+            if pos is None or len(pos):
+                loss, out = self._eval(xa, tgt, check=(self.steps == 0 and r == 0))
+                best.update(xa, loss, self.objective.success(out, tgt), idx=pos)
         return best.x
 
 # %% ../nbs/04_attacks.ipynb #ed125ce4
@@ -220,11 +231,12 @@ class APGD(Attack):
                  rho:float=0.75, # condition-1 threshold on the fraction of loss-increasing steps
                  alpha:float=0.75, # momentum weight of the new step (1 - alpha on the previous one)
                  skip_successful:bool=True, # leave points whose clean input already succeeds (misclassified) unchanged
+                 drop_successful:bool=False, # at each checkpoint, stop computing on points already successful (evaluation: their verdict is final)
                  seed:int=0):
         super().__init__(model, eps, norm, steps, objective, seed)
         self.restarts = _check_int(restarts, 'restarts', 1)
         self.rho, self.alpha = _check_float(rho, 'rho', 0, 1), _check_float(alpha, 'alpha', 0, 1)
-        self.skip_successful = bool(skip_successful)
+        self.skip_successful, self.drop_successful = bool(skip_successful), bool(drop_successful)
 
     @property
     def record_name(self) -> str:
@@ -244,7 +256,7 @@ class APGD(Attack):
 
     def _run(self, x, target, gen, check):
         "One APGD run; returns the per-sample best tracker."
-        n, proj = self.steps, (lambda v: project_to_threat(x, v, self.eps, self.norm))
+        n = self.steps
         k, dec, kmin = max(int(0.22 * n), 1), max(int(0.03 * n), 1), max(int(0.06 * n), 1)
         xa = self._start(x, gen)
         loss, g, out = self._loss_grad(xa, target, check=check)
@@ -255,28 +267,38 @@ class APGD(Attack):
         n_incr = torch.zeros_like(loss)
         l_best_last = l_best.clone()
         reduced_last = torch.ones_like(loss, dtype=torch.bool)
-        counter = 0
+        counter, pos, x0, tgt = 0, None, x, target      # pos: the points still attacked (None: all of them)
+        drop = self.drop_successful and best.has_succ
         for i in range(n):
             with torch.no_grad():
                 a = self.alpha if i > 0 else 1.0
-                z = proj(xa + _bview(step, x) * steepest_direction(g, self.norm))
-                x_new = proj(xa + a * (z - xa) + (1 - a) * (xa - x_old))
+                z = project_to_threat(x0, xa + _bview(step, x0) * steepest_direction(g, self.norm), self.eps, self.norm)
+                x_new = project_to_threat(x0, xa + a * (z - xa) + (1 - a) * (xa - x_old), self.eps, self.norm)
                 x_old, xa = xa, x_new
-            loss, g, out = self._loss_grad(xa, target)
+            loss, g, out = self._loss_grad(xa, tgt)
             with torch.no_grad():
-                best.update(xa, loss, self.objective.success(out, target))
+                best.update(xa, loss, self.objective.success(out, tgt), idx=pos)
                 n_incr += (loss > l_prev).float(); l_prev = loss
                 imp = loss > l_best
-                x_best = torch.where(_bview(imp, x), xa, x_best); g_best = torch.where(_bview(imp, x), g, g_best)
+                x_best = torch.where(_bview(imp, x0), xa, x_best); g_best = torch.where(_bview(imp, x0), g, g_best)
                 l_best = torch.where(imp, loss, l_best)
                 counter += 1
                 if counter == k:
                     reduce = (n_incr <= k * self.rho) | (~reduced_last & (l_best_last >= l_best))
                     reduced_last, l_best_last = reduce, l_best.clone()
                     step = torch.where(reduce, step / 2, step)
-                    xa = torch.where(_bview(reduce, x), x_best, xa); g = torch.where(_bview(reduce, x), g_best, g)
+                    xa = torch.where(_bview(reduce, x0), x_best, xa); g = torch.where(_bview(reduce, x0), g_best, g)
                     counter, k = 0, max(k - dec, kmin)
                     n_incr.zero_()
+                    if drop:                            # one host sync per checkpoint: points already fooled stop here
+                        live = ~(best.succ if pos is None else best.succ[pos])
+                        if not live.all():
+                            if not live.any(): break
+                            sel = live.nonzero().squeeze(1)
+                            pos = sel if pos is None else pos[sel]
+                            x0, xa, x_old, g, loss, l_prev = x0[sel], xa[sel], x_old[sel], g[sel], loss[sel], l_prev[sel]
+                            x_best, g_best, l_best, l_best_last = x_best[sel], g_best[sel], l_best[sel], l_best_last[sel]
+                            step, n_incr, reduced_last, tgt = step[sel], n_incr[sel], reduced_last[sel], _take(tgt, sel)
         return best
 
     def perturb(self, x, target):
@@ -327,7 +349,7 @@ class AutoAttack(Attack):
             for obj in objectives:
                 idx = robust.nonzero().squeeze(1)
                 if idx.numel() == 0: break
-                atk = APGD(self.model, self.eps, self.norm, self.steps, obj, self.restarts, skip_successful=False, seed=self.seed)
+                atk = APGD(self.model, self.eps, self.norm, self.steps, obj, self.restarts, skip_successful=False, drop_successful=True, seed=self.seed)
                 with torch.no_grad(): t = obj.prepare(self.model, x[idx], y[idx])
                 a = atk.perturb(x[idx], t)
                 with torch.no_grad(): fooled = self.model(a).argmax(1) != y[idx]

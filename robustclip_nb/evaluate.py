@@ -71,13 +71,14 @@ def make_image_attack(name:str, # 'pgd', 'apgd-ce', 'apgd-t' or 'aa'
                       eps, norm:str='linf', steps:int|None=None, # None: the attack's default (10 for PGD, 100 for APGD)
                       objective='ce', seed:int=0,
                       step_size=None, # PGD only: the step in pixel units (None: eps/4); APGD adapts its own
+                      drop_successful:bool=True, # stop attacking a point once it is fooled (False for transfer attacks: fooling the source is not the goal)
                      ):
-    "An image attack from the shared engine, by name."
+    "An image attack from the shared engine, by name (points stop being attacked once fooled: their verdict is final)."
     if name not in IMAGE_ATTACKS: raise RobustCLIPError(f"unknown image attack {name!r}; use one of {list(IMAGE_ATTACKS)}")
     if step_size is not None and name != 'pgd': raise RobustCLIPError(f"step_size applies to pgd only; {name} adapts its step size itself")
     steps = IMAGE_ATTACKS[name] if steps is None else steps
-    if name == 'pgd': return PGD(model, eps, norm, steps, step_size=step_size, objective=objective, seed=seed)
-    if name == 'apgd-ce': return APGD(model, eps, norm, steps, objective=objective, seed=seed)
+    if name == 'pgd': return PGD(model, eps, norm, steps, step_size=step_size, objective=objective, seed=seed, drop_successful=drop_successful)
+    if name == 'apgd-ce': return APGD(model, eps, norm, steps, objective=objective, seed=seed, drop_successful=drop_successful)
     if objective != 'ce': raise RobustCLIPError(f"{name} is defined for classification logits only")
     return AutoAttack(model, eps, norm, version='apgd-t' if name == 'apgd-t' else 'standard-lite', steps=steps, seed=seed)
 

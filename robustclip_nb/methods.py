@@ -318,7 +318,7 @@ def evaluate_defence(model, # a TrainedModel, or a CLIP (the undefended base)
             recs += evaluate_classification(clip, ds, attack, eps=e, steps=steps, **kw)
             if transfer:
                 # the attack ignores the defended head it is handed and crafts on the base model
-                r = evaluate_classification(clip, ds, lambda _clf: make_image_attack(attack, src, e, 'linf', steps, seed=seed),
+                r = evaluate_classification(clip, ds, lambda _clf: make_image_attack(attack, src, e, 'linf', steps, seed=seed, drop_successful=False),
                                             eps=parse_eps(e), steps=steps, **kw)
                 for x in r: x.update(attack=f'{attack}-transfer', eps=parse_eps(e))
                 recs += r
