@@ -4,6 +4,7 @@
 
 # %% ../nbs/04_attacks.ipynb #51244075
 from __future__ import annotations
+import math
 from contextlib import contextmanager
 import torch, torch.nn as nn
 from .core import RobustCLIPError, parse_eps, check_norm, check_images, result_record, moved_names
@@ -12,7 +13,7 @@ from .threats import (   # the threat set and the objectives; also importable fr
     ImageEmbedder, EmbeddingL2, EmbeddingKL, RetrievalCE, OBJECTIVES, as_objective, _bview, _check_int, _check_float)
 
 # %% auto #0
-__all__ = ['input_grad_only', 'Attack', 'PGD', 'apgd_checkpoints', 'APGD', 'AutoAttack']
+__all__ = ['input_grad_only', 'Attack', 'PGD', 'apgd_checkpoints', 'APGD', 'Square', 'AutoAttack']
 
 # %% ../nbs/04_attacks.ipynb #7e180d60
 def _modules_of(model) -> list:
@@ -111,18 +112,22 @@ class Attack:
     def _generator(self, x):
         return torch.Generator(device=x.device).manual_seed(self.seed)
 
+    eot_iter = 1   # forward/backward passes averaged per step (expectation over transformation, for randomised models)
     def _loss_grad(self, x_adv, target, check=False):
-        "Losses, input gradients and detached outputs at `x_adv`."
+        "Losses, input gradients and detached outputs at `x_adv` (averaged over `eot_iter` passes)."
         xa = x_adv.detach().requires_grad_(True)
-        with torch.enable_grad():
-            out = self.model(xa)
-            if check: self.objective.check(out, target)
-            loss = self.objective(out, target)
-            if not loss.requires_grad:
-                raise RobustCLIPError("the objective does not depend differentiably on the input: is the model wrapped in no_grad or detached?")
-            g, = torch.autograd.grad(loss.sum(), xa, allow_unused=True)
-        if g is None: g = torch.zeros_like(xa)
-        return loss.detach(), g.detach(), out.detach()
+        loss_sum, g_sum = 0, 0
+        for k in range(self.eot_iter):
+            with torch.enable_grad():
+                out = self.model(xa)
+                if check and k == 0: self.objective.check(out, target)
+                loss = self.objective(out, target)
+                if not loss.requires_grad:
+                    raise RobustCLIPError("the objective does not depend differentiably on the input: is the model wrapped in no_grad or detached?")
+                g, = torch.autograd.grad(loss.sum(), xa, allow_unused=True)
+            loss_sum, g_sum = loss_sum + loss.detach(), g_sum + (torch.zeros_like(xa) if g is None else g.detach())
+        if self.eot_iter == 1: return loss_sum, g_sum, out.detach()
+        return loss_sum / self.eot_iter, g_sum / self.eot_iter, out.detach()
 
     @torch.no_grad()
     def _eval(self, x_adv, target, check=False):
@@ -232,18 +237,20 @@ class APGD(Attack):
                  alpha:float=0.75, # momentum weight of the new step (1 - alpha on the previous one)
                  skip_successful:bool=True, # leave points whose clean input already succeeds (misclassified) unchanged
                  drop_successful:bool=False, # at each checkpoint, stop computing on points already successful (evaluation: their verdict is final)
+                 eot_iter:int=1, # gradients averaged over this many passes per step (randomised defences; AutoAttack's 'rand' uses 20)
                  seed:int=0):
         super().__init__(model, eps, norm, steps, objective, seed)
         self.restarts = _check_int(restarts, 'restarts', 1)
         self.rho, self.alpha = _check_float(rho, 'rho', 0, 1), _check_float(alpha, 'alpha', 0, 1)
         self.skip_successful, self.drop_successful = bool(skip_successful), bool(drop_successful)
+        self.eot_iter = _check_int(eot_iter, 'eot_iter', 1)
 
     @property
     def record_name(self) -> str:
         "'apgd-ce' (CE), 'apgd-t' (targeted DLR), else 'apgd-' + the objective's name."
         n = self.objective.name
         return {'ce': 'apgd-ce', 'dlr-targeted': 'apgd-t'}.get(n, f'apgd-{n}')
-    def _extra(self): return dict(restarts=self.restarts, rho=self.rho, alpha=self.alpha)
+    def _extra(self): return dict(restarts=self.restarts, rho=self.rho, alpha=self.alpha, **({'eot_iter': self.eot_iter} if self.eot_iter > 1 else {}))
 
     def _start(self, x, gen):
         if self.norm == 'linf':
@@ -314,28 +321,97 @@ class APGD(Attack):
             best.update(run.x, run.loss, run.succ, idx=idx)
         return best.x
 
+# %% ../nbs/04_attacks.ipynb #83ae09c1
+class Square(Attack):
+    "Square Attack (Andriushchenko et al. 2020), L-inf: score-based random search with square updates; no gradients."
+    name = 'square'
+    def __init__(self, model, eps=4/255, norm:str='linf',
+                 n_queries:int=5000, # model calls per point (the reference's default)
+                 p_init:float=0.8, # initial fraction of pixels changed per query
+                 seed:int=0):
+        super().__init__(model, eps, norm, n_queries, 'ce', seed)
+        if self.norm != 'linf': raise RobustCLIPError("Square is implemented for the L-inf threat model only")
+        self.p_init = _check_float(p_init, 'p_init', 0, 1)
+    def _extra(self): return dict(p_init=self.p_init)
+
+    def p_schedule(self, it:int) -> float:
+        "The fraction of pixels changed at query `it` (the reference schedule, rescaled from 10000 queries)."
+        it = int(it / self.steps * 10000)
+        for t, d in ((10, 1), (50, 2), (200, 4), (500, 8), (1000, 16), (2000, 32), (4000, 64), (6000, 128), (8000, 256)):
+            if it <= t: return self.p_init / d
+        return self.p_init / 512
+
+    @torch.no_grad()
+    def margin(self, x, y):
+        "z_y - max_{j != y} z_j per point: negative once misclassified."
+        out = self.model(x).float()
+        true = out.gather(1, y[:, None])[:, 0]
+        return true - out.scatter(1, y[:, None], float('-inf')).amax(1)
+
+    @torch.no_grad()
+    def perturb(self, x, y):
+        gen, (B, C, H, W) = self._generator(x), x.shape
+        sign = lambda *shape: torch.randint(0, 2, shape, generator=gen, device=x.device).to(x.dtype) * 2 - 1
+        xb = (x + self.eps * sign(B, C, 1, W)).clamp(0, 1)      # vertical stripes
+        m = self.margin(xb, y)
+        for it in range(1, self.steps):                           # the stripes were query 1
+            idx = (m > 0).nonzero().squeeze(1)
+            if idx.numel() == 0: break
+            xc, xbc = x[idx], xb[idx]
+            s = min(max(int(round(math.sqrt(self.p_schedule(it) * H * W))), 1), H - 1)
+            vh, vw = (int(v) for v in torch.randint(0, H - s + 1, (2,), generator=gen, device=x.device))
+            delta = xbc - xc
+            new = self.eps * sign(len(idx), C, 1, 1)
+            for _ in range(10):                                    # resample where the window would not change
+                same = ((xc[:, :, vh:vh + s, vw:vw + s] + new).clamp(0, 1) - xbc[:, :, vh:vh + s, vw:vw + s]).abs().flatten(1).amax(1) < 1e-7
+                if not same.any(): break
+                new = torch.where(_bview(same, new), self.eps * sign(len(idx), C, 1, 1), new)
+            delta[:, :, vh:vh + s, vw:vw + s] = new
+            xn = (xc + delta).clamp(0, 1)
+            mn = self.margin(xn, y[idx])
+            better = mn < m[idx]
+            m[idx] = torch.where(better, mn, m[idx]); xb[idx] = torch.where(_bview(better, xn), xn, xbc)
+        return xb
+
 # %% ../nbs/04_attacks.ipynb #4527626d
 class AutoAttack(Attack):
-    "AutoAttack-style suite: APGD-CE then APGD-T (top-9 targets) on the still-robust points; 2 classes: APGD-CE only."
+    "AutoAttack-style suite: APGD-CE then APGD-T (top-9 targets) on the still-robust points, or another version; 2 classes: no APGD-T/DLR."
     name = 'aa'
-    VERSIONS = {'standard-lite': ('apgd-ce', 'apgd-t'), 'apgd-ce': ('apgd-ce',), 'apgd-t': ('apgd-t',)}
+    VERSIONS = {'standard-lite': ('apgd-ce', 'apgd-t'), 'custom': None, 'rand': ('apgd-ce', 'apgd-dlr'),
+                'standard': ('apgd-ce', 'apgd-t', 'fab-t', 'square'), 'apgd-ce': ('apgd-ce',), 'apgd-t': ('apgd-t',)}
+    STAGES = ('apgd-ce', 'apgd-t', 'apgd-dlr', 'square')
     def __init__(self, model, eps=4/255, norm:str='linf',
-                 version:str='standard-lite', # 'standard-lite' (APGD-CE + APGD-T), 'apgd-ce' or 'apgd-t'
+                 version:str='standard-lite', # see the table above
                  steps:int=100, # iterations of each APGD run
                  n_target_classes:int=9, # APGD-T targets: top-k other classes
-                 restarts:int=1, seed:int=0):
+                 restarts:int=1, seed:int=0,
+                 attacks=None, # version 'custom': the stages in order, e.g. ['apgd-ce', 'square']
+                 n_queries:int=5000, # Square's queries per point
+                 eot_iter:int|None=None, # gradient passes averaged per APGD step (None: 20 for 'rand', else 1)
+                ):
         super().__init__(model, eps, norm, steps, 'ce', seed)
         if version not in self.VERSIONS: raise RobustCLIPError(f"unknown AutoAttack version {version!r}; use one of {list(self.VERSIONS)}")
-        self.version, self.attacks = version, self.VERSIONS[version]
+        if version == 'standard': raise RobustCLIPError("AutoAttack 'standard' needs FAB-T, which robustclip_nb does not implement yet; "
+                                                        "use version='custom' with attacks=['apgd-ce', 'apgd-t', 'square']")
+        if (attacks is not None) != (version == 'custom'): raise RobustCLIPError("attacks= goes with version='custom', and version='custom' needs attacks=")
+        if version == 'custom':
+            attacks = [attacks] if isinstance(attacks, str) else list(attacks)
+            if not attacks or (bad := [a for a in attacks if a not in self.STAGES]) or len(set(attacks)) < len(attacks):
+                raise RobustCLIPError(f"attacks must be distinct names from {list(self.STAGES)}, got {attacks!r}")
+        self.version, self.attacks = version, tuple(attacks) if version == 'custom' else self.VERSIONS[version]
         self.n_target_classes = _check_int(n_target_classes, 'n_target_classes', 1)
         self.restarts = _check_int(restarts, 'restarts', 1)
+        self.n_queries = _check_int(n_queries, 'n_queries', 1)
+        self.eot_iter = _check_int(20 if eot_iter is None and version == 'rand' else eot_iter or 1, 'eot_iter', 1)
         self.robust, self.log, self.stages = None, [], {}
 
     @property
     def record_name(self) -> str:
         "'aa' for the suite, 'apgd-ce' / 'apgd-t' for a single stage (the evaluation layer's names)."
         return 'aa' if self.version == 'standard-lite' else self.version
-    def _extra(self): return dict(version=self.version, n_target_classes=self.n_target_classes, restarts=self.restarts)
+    def _extra(self):
+        return dict(version=self.version, attacks=list(self.attacks), n_target_classes=self.n_target_classes, restarts=self.restarts,
+                    **({'n_queries': self.n_queries} if 'square' in self.attacks else {}), **({'eot_iter': self.eot_iter} if self.eot_iter > 1 else {}))
 
     def perturb(self, x, y):
         with torch.no_grad(): logits = self.model(x)
@@ -344,12 +420,15 @@ class AutoAttack(Attack):
         robust, adv = logits.argmax(1) == y, x.clone()
         self.log, self.stages = [('clean', robust.float().mean().item())], {'clean': robust.clone()}
         for name in self.attacks:
-            if name == 'apgd-t' and C <= 2: continue
-            objectives = [CE()] if name == 'apgd-ce' else [TargetedDLR(rank=r) for r in range(2, min(self.n_target_classes, C - 1) + 2)]
+            if name in ('apgd-t', 'apgd-dlr') and C <= 2: continue
+            objectives = ([CE()] if name in ('apgd-ce', 'square') else [DLR()] if name == 'apgd-dlr'
+                          else [TargetedDLR(rank=r) for r in range(2, min(self.n_target_classes, C - 1) + 2)])
             for obj in objectives:
                 idx = robust.nonzero().squeeze(1)
                 if idx.numel() == 0: break
-                atk = APGD(self.model, self.eps, self.norm, self.steps, obj, self.restarts, skip_successful=False, drop_successful=True, seed=self.seed)
+                atk = (Square(self.model, self.eps, self.norm, self.n_queries, seed=self.seed) if name == 'square' else
+                       APGD(self.model, self.eps, self.norm, self.steps, obj, self.restarts, skip_successful=False, drop_successful=True,
+                            eot_iter=self.eot_iter, seed=self.seed))
                 with torch.no_grad(): t = obj.prepare(self.model, x[idx], y[idx])
                 a = atk.perturb(x[idx], t)
                 with torch.no_grad(): fooled = self.model(a).argmax(1) != y[idx]

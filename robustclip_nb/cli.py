@@ -113,6 +113,7 @@ def cmd_eval(a) -> pd.DataFrame:
     from robustclip_nb.evaluate import evaluate
     for k, v in _EVAL_DEFAULTS.items():
         if getattr(a, k) is None: setattr(a, k, v)
+    if (a.version or a.aa_attacks) and a.attack != 'aa': raise RobustCLIPError("--version and --aa-attacks set up --attack aa")
     for flag in ('scale', 'cache', 'shard_size'):
         if getattr(a, flag) is not None: raise RobustCLIPError(f"--{flag.replace('_', '-')} belongs to --protocol evaluations")
     model, pretrained = _one(a.model, '--model') or 'offline-base', _one(a.pretrained, '--pretrained')
@@ -129,6 +130,7 @@ def cmd_eval(a) -> pd.DataFrame:
     clip = load_model(model, pretrained=pretrained, device=a.device, progress=not a.quiet)
     kw = dict(steps=a.steps, norm=a.norm, budget=a.budget, text_generator=a.text_generator, batch_size=a.batch_size)
     if a.step_size is not None: kw['step_size'] = a.step_size
+    if a.version or a.aa_attacks: kw.update(version=a.version or 'standard-lite', aa_attacks=_split_list(a.aa_attacks) if a.aa_attacks else None)
     df = evaluate(clip, names, attacks=(a.attack,), eps_list=eps_list, n=a.n, split=a.split, root=a.root, seed=a.seed,
                   model_name=model, method=a.method, progress=not a.quiet, **kw)
     if df.empty: raise RobustCLIPError(f"--attack {a.attack} does not apply to {', '.join(names)} (apgd-t and aa need classification sets)")
@@ -151,7 +153,8 @@ def cmd_eval_protocol(a) -> pd.DataFrame:
     if a.method != 'none': raise RobustCLIPError("--method labels ad-hoc evaluations; a protocol row is labelled by its model")
     over = dict(datasets=expand_datasets(_split_list(a.dataset)) if a.dataset else None, attacks=[a.attack] if a.attack else None,
                 eps=_split_list(a.eps) if a.eps else None, norm=a.norm, steps=a.steps, step_size=a.step_size, n=a.n, seed=a.seed,
-                budget=a.budget, text_generator=a.text_generator, split=a.split)
+                budget=a.budget, text_generator=a.text_generator, split=a.split, version=a.version,
+                aa_attacks=_split_list(a.aa_attacks) if a.aa_attacks else None)
     if a.attack == 'none': raise RobustCLIPError("--attack none: a protocol always reports the clean accuracy; name an attack or drop --attack")
     for m in models:                    # every check before the first model loads
         plan = resolve_protocol(a.protocol, a.scale or ('offline' if m in OFFLINE_MODELS else 'paper'), **over)
@@ -198,6 +201,9 @@ def _eval_parser(sub):
     e.add_argument('--norm', default=None, choices=['linf', 'l2'], help='default linf')
     e.add_argument('--steps', type=_positive_int, default=None, help='attack iterations (default: 10 for pgd, 100 for apgd/aa)')
     e.add_argument('--step-size', default=None, help='PGD step in pixel units, e.g. 1/255 (default eps/4)')
+    e.add_argument('--version', default=None, choices=['standard-lite', 'custom', 'rand', 'standard'],
+                   help="--attack aa: AutoAttack's version (default standard-lite = APGD-CE + APGD-T; custom = --aa-attacks; rand = APGD-CE + APGD-DLR with 20 EOT passes)")
+    e.add_argument('--aa-attacks', action='append', default=None, help="--version custom: the stages in order, from apgd-ce, apgd-t, apgd-dlr, square")
     e.add_argument('--budget', type=_positive_int, default=None, help='text attacks: words substituted per text (default 1)')
     e.add_argument('--text-generator', default=None, choices=['embedding', 'chars', 'masked-lm'], help='text attacks: candidate source (default embedding)')
     e.add_argument('--method', default='none', help='label for the method column of the records')

@@ -72,15 +72,19 @@ def make_image_attack(name:str, # 'pgd', 'apgd-ce', 'apgd-t' or 'aa'
                       objective='ce', seed:int=0,
                       step_size=None, # PGD only: the step in pixel units (None: eps/4); APGD adapts its own
                       drop_successful:bool=True, # stop attacking a point once it is fooled (False for transfer attacks: fooling the source is not the goal)
+                      version:str='standard-lite', # 'aa' only: the AutoAttack version ('standard-lite', 'custom', 'rand')
+                      aa_attacks=None, # 'aa' with version 'custom': the stages, e.g. ['apgd-ce', 'apgd-t', 'square']
                      ):
     "An image attack from the shared engine, by name (points stop being attacked once fooled: their verdict is final)."
     if name not in IMAGE_ATTACKS: raise RobustCLIPError(f"unknown image attack {name!r}; use one of {list(IMAGE_ATTACKS)}")
     if step_size is not None and name != 'pgd': raise RobustCLIPError(f"step_size applies to pgd only; {name} adapts its step size itself")
+    if (version != 'standard-lite' or aa_attacks is not None) and name != 'aa': raise RobustCLIPError(f"version and aa_attacks apply to attack 'aa', not to {name!r}")
     steps = IMAGE_ATTACKS[name] if steps is None else steps
     if name == 'pgd': return PGD(model, eps, norm, steps, step_size=step_size, objective=objective, seed=seed, drop_successful=drop_successful)
     if name == 'apgd-ce': return APGD(model, eps, norm, steps, objective=objective, seed=seed, drop_successful=drop_successful)
     if objective != 'ce': raise RobustCLIPError(f"{name} is defined for classification logits only")
-    return AutoAttack(model, eps, norm, version='apgd-t' if name == 'apgd-t' else 'standard-lite', steps=steps, seed=seed)
+    if name == 'apgd-t': return AutoAttack(model, eps, norm, version='apgd-t', steps=steps, seed=seed)
+    return AutoAttack(model, eps, norm, version=version, steps=steps, seed=seed, attacks=aa_attacks)
 
 # %% ../nbs/07_evaluate.ipynb #649e04d5
 def _check_attack(attack, eps, norm, budget):
@@ -159,6 +163,7 @@ def classification_outcomes(clip:CLIP, ds, # a ClassificationSet (images in [0,1
                             step_size=None, # PGD's step in pixel units (None: eps/4)
                             points=None, # increasing indices of the items to run (None: all); text prompts are still chosen on the whole set
                             prompts:list|None=None, # text attacks: adversarial class prompts chosen earlier on this set (skips the text step)
+                            version:str='standard-lite', aa_attacks=None, # attack 'aa': AutoAttack's version and, for 'custom', its stages
                            ) -> dict:
     "Per point: correct, and still correct after the attack; with the record fields (`info`), per-stage flags and the prompts used."
     if not hasattr(ds, 'classnames'): raise RobustCLIPError(f"evaluate_classification needs a classification set (load_dataset(name)), got {type(ds).__name__} {ds!r:.40}; evaluate() takes dataset names")
@@ -176,12 +181,13 @@ def classification_outcomes(clip:CLIP, ds, # a ClassificationSet (images in [0,1
             'steps': (steps or 0) if custom else (steps if steps is not None else IMAGE_ATTACKS.get(image_attack, 0))}
     if pre is not None: info['defence'] = defence_name(pre)
     if text and text_classes != 'all': info['text_classes'] = text_classes
+    if attack == 'aa' and (version != 'standard-lite' or aa_attacks): info['version'] = version if version != 'custom' else 'custom:' + '+'.join(aa_attacks or [])
     if text:                                   # the text step, once for the whole set
         if prompts is None: prompts = attack_prompts(clip, ds, budget, text_generator, batch_size, pre, progress, classes=text_classes).texts
         head = prompt_classifier(clip, prompts, ds.classnames)
     else: head = classifier if classifier is not None else zero_shot_classifier(clip, ds.classnames, ds.templates)
     clf = (head if pre is None else Defended(head, pre)).eval()
-    atk = attack(clf) if custom else make_image_attack(image_attack, clf, eps, norm, steps, seed=seed, step_size=step_size) if image_attack else None
+    atk = attack(clf) if custom else make_image_attack(image_attack, clf, eps, norm, steps, seed=seed, step_size=step_size, **({'version': version, 'aa_attacks': aa_attacks} if attack == 'aa' else {})) if image_attack else None
     staged = isinstance(atk, AutoAttack)
     oks, stages = [], {}
     sub = ds if idx is None else torch.utils.data.Subset(ds, idx.tolist())
@@ -209,10 +215,11 @@ def evaluate_classification(clip:CLIP, ds, # a ClassificationSet (images in [0,1
                             defence=None, # input pre-processing inside the classifier ('jpeg:75', 'bitdepth:3', a module), attacked with BPDA
                             text_classes:str='all', # text attacks: rewrite every class prompt ('all') or those of classes in the sample ('present')
                             step_size=None, # PGD's step in pixel units (None: eps/4)
+                            version:str='standard-lite', aa_attacks=None, # attack 'aa': AutoAttack's version and, for 'custom', its stages
                            ) -> list[dict]:
     "Zero-shot accuracy, clean or under an attack, as tidy result records."
     o = classification_outcomes(clip, ds, attack, eps, norm, steps, budget, text_generator, batch_size, seed, progress,
-                                classifier, defence, text_classes, step_size)
+                                classifier, defence, text_classes, step_size, version=version, aa_attacks=aa_attacks)
     info = o['info'] if step_size is None else {**o['info'], 'step_size': parse_eps(step_size, 'l2')}
     ok = o['correct']
     return [_record(clip, ds, 'classification', model_name, method, seed, len(ok), 'accuracy', ok.sum().item() / len(ok), info)]
@@ -223,6 +230,7 @@ def evaluate_retrieval(clip:CLIP, ds, # a CaptionSet (images, .captions, .img2tx
                        eps=0.0, norm:str='linf', steps:int|None=None, budget:int=1, text_generator:str='embedding',
                        batch_size:int=256, ks=(1, 5, 10), model_name:str|None=None, method:str='none', seed:int=0,
                        progress:bool=False, step_size=None, # PGD's step in pixel units (None: eps/4)
+                       version:str='standard-lite', aa_attacks=None, # AutoAttack settings: classification only (accepted so that evaluate() can pass them)
                       ) -> list[dict]:
     "Image->text and text->image Recall@k, clean or under attack, as tidy result records."
     if not hasattr(ds, 'captions'): raise RobustCLIPError(f"evaluate_retrieval needs a caption set (load_dataset(name)), got {type(ds).__name__} {ds!r:.40}; evaluate() takes dataset names")
