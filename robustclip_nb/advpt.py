@@ -198,6 +198,7 @@ PAPER_ADVPT = dict(n_ctx=32, init='random', optimizer='sgd', lr=0.002, momentum=
 class AdvPT(Method):
     "Adversarial prompt tuning: CoOp context vectors aligned with a bank of adversarial image embeddings."
     name = 'advpt'; paper = 'Zhang et al., ECCV 2024'; trains = 'prompt context vectors'
+    copies_base = False   # the CLIP stays frozen: every prompt run shares the base model instead of copying it
     hparams = dict(n_ctx=None, init='a photo of a', shots=100, attack_steps=10, attack_step_size=None, kl_temperature=1.0)
     train_defaults = dict(steps=300, lr=0.002, optimizer='sgd', momentum=0.9, weight_decay=5e-4, warmup_steps=10, warmup_lr=1e-5,
                           schedule='cosine', ckpt_every=100)

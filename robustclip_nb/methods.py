@@ -60,6 +60,7 @@ class Method:
     train_defaults:dict = dict(steps=100, lr=1e-4, weight_decay=1e-4, optimizer='adamw', warmup_steps=10, ckpt_every=25)
     batch_size:int = 64
     adversarial:bool = True # does the recipe train against an attack (needs eps > 0)?
+    copies_base:bool = True # does `setup` change the model (weights, adapters)? False: it wraps the frozen base, shared and not copied
 
     def __init__(self, **hp):
         unknown = sorted(set(hp) - set(self.hparams))
@@ -217,7 +218,7 @@ def train_method(method:str|Method, # registered name ('tecoa', 'fare', ...) or 
     base = load_model(model, device=str(dev), progress=progress) if isinstance(model, str) else model.to(dev)
     base.eval().requires_grad_(False)
     data = make_train_data(dataset, batch_size=bs, n=n_train, image_size=base.image_size, root=root, seed=seed)
-    module = m.setup(copy.deepcopy(base), data, eps)   # the base stays untouched
+    module = m.setup(copy.deepcopy(base) if m.copies_base else base, data, eps)   # the base stays untouched (a frozen base is shared: one copy per run would not fit at ViT-B/16 x 26 runs)
     params = count_params(module)
     if meta_path.exists() and (run/'weights.safetensors').exists():    # finished: reuse
         info = {**json.loads(meta_path.read_text()), 'label': run_label(m, eps, cfg, bs)}   # labels written by older versions are renewed
