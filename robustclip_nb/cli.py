@@ -108,6 +108,7 @@ def _one(vals, flag):
 
 def cmd_eval(a) -> pd.DataFrame:
     "Evaluate a model on datasets (or models under a protocol); prints and returns tidy records."
+    if a.runs and not a.protocol: a.protocol = 'fare'; print('evaluating trained runs under --protocol fare (name another with --protocol)')
     if a.protocol: return cmd_eval_protocol(a)
     from robustclip_nb.zoo import load_model
     from robustclip_nb.evaluate import evaluate
@@ -146,7 +147,13 @@ def cmd_eval_protocol(a) -> pd.DataFrame:
     from robustclip_nb.zoo import load_model
     from robustclip_nb.protocols import run_protocol, resolve_protocol, leaderboard, save_leaderboard, _slug
     from robustclip_nb.zoo import OFFLINE_MODELS
-    models = a.model or ['offline-base']
+    from robustclip_nb.methods import load_trained, Method
+    runs = [Path(r) for r in a.runs or []]
+    for r in runs:
+        if not ((r/'method.json').is_file() and (r/'weights.safetensors').is_file()):
+            raise RobustCLIPError(f"{r} is not a finished run directory (it needs method.json and weights.safetensors, as `robustclip train` writes them)")
+    if runs and a.pretrained: raise RobustCLIPError("--pretrained applies to --model; a run directory names its own base weights")
+    models = a.model or ([] if runs else ['offline-base'])
     pre = a.pretrained or [None]
     if len(pre) not in (1, len(models)): raise RobustCLIPError(f"give one --pretrained for all models or one per --model ({len(models)}), got {len(pre)}")
     pre = pre * len(models) if len(pre) == 1 else pre
@@ -156,7 +163,8 @@ def cmd_eval_protocol(a) -> pd.DataFrame:
                 budget=a.budget, text_generator=a.text_generator, split=a.split, version=a.version,
                 aa_attacks=_split_list(a.aa_attacks) if a.aa_attacks else None)
     if a.attack == 'none': raise RobustCLIPError("--attack none: a protocol always reports the clean accuracy; name an attack or drop --attack")
-    for m in models:                    # every check before the first model loads
+    bases = models + [json.loads((r/'method.json').read_text()).get('model', '') for r in runs]
+    for m in bases:                     # every check before the first model loads
         plan = resolve_protocol(a.protocol, a.scale or ('offline' if m in OFFLINE_MODELS else 'paper'), **over)
         _check_datasets(plan['datasets'], plan['split'])
     _check_root(a.root)
@@ -175,6 +183,17 @@ def cmd_eval_protocol(a) -> pd.DataFrame:
         if df is None: return None     # a torchrun process other than 0: process 0 merges and reports
         s = df.attrs['shards']; print(f"{name}: {s['computed']} shard(s) computed, {s['reused']} reused from the cache ({s['cache']})")
         frames.append(df)
+    for r in runs:                      # trained runs: their own CLIP, and their own head where the method has one (AdvPT's prompts)
+        tm = load_trained(r, device=device, progress=not a.quiet)
+        name = f"{tm.info.get('model')} {tm.label}"
+        own_head = type(tm.method).classifier is not Method.classifier
+        scale = a.scale or ('offline' if tm.info.get('model') in OFFLINE_MODELS else 'paper')
+        df = run_protocol(tm.clip, a.protocol, model_name=name, scale=scale, out=out/_slug(name) if out else None, cache=a.cache,
+                          shard_size=a.shard_size or 250, root=a.root, batch_size=a.batch_size, progress=not a.quiet,
+                          classifier=tm.classifier if own_head else None, identity=tm.module, **over)
+        if df is None: return None
+        s = df.attrs['shards']; print(f"{name}: {s['computed']} shard(s) computed, {s['reused']} reused from the cache ({s['cache']})")
+        frames.append(df)
     board = leaderboard(frames)
     print(board.to_string(index=False))
     if out:
@@ -187,6 +206,7 @@ def _eval_parser(sub):
     e = sub.add_parser('eval', help='zero-shot / retrieval evaluation of a model, or of models under a paper protocol',
                        description='Evaluate a model; prints and writes tidy result records. With --protocol: the papers\' evaluations, '
                                    'resumable and sharded, with an evaluation card per model and a leaderboard.')
+    e.add_argument('runs', nargs='*', metavar='RUN_DIR', help='trained run directories (robustclip train --out), evaluated under --protocol (default fare)')
     e.add_argument('--model', action='append', default=None, help="'offline-base' (default), an open_clip name, 'hf-hub:ORG/REPO' or a config .json; repeat for a leaderboard (--protocol)")
     e.add_argument('--pretrained', action='append', default=None, help="pretrained tag (e.g. openai) or checkpoint file; one for all models or one per --model")
     e.add_argument('--protocol', default=None, choices=list(PROTOCOLS), help="a paper's evaluation: attacks, radii, iterations, points and datasets; any flag below overrides it")

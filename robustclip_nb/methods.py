@@ -368,9 +368,9 @@ def load_trained(run_dir, device=None, progress:bool=False) -> TrainedModel:
     m = get_method(a['method'], **a['hparams']); m.eps = a['eps']
     info['label'] = run_label(m, a['eps'], TrainConfig(**a['train']), a['batch_size'])
     dev = get_device(device)
-    clip = load_model(a['model'], device=str(dev), progress=progress).eval().requires_grad_(False)
+    clip = load_model(a['model'], pretrained=a.get('pretrained'), device=str(dev), progress=progress).eval().requires_grad_(False)   # the base weights the run started from
     data = make_train_data(a['dataset'], batch_size=a['batch_size'], n=min(a['n_train'] or 10**9, 64), image_size=clip.image_size)
-    module = m.setup(copy.deepcopy(clip), data, a['eps'])
+    module = m.setup(copy.deepcopy(clip) if m.copies_base else clip, data, a['eps'])
     m.load_state(module, load_file(run/'weights.safetensors', device=str(dev)))
     module.eval()
     log = pd.read_json(run/'metrics.jsonl', lines=True) if (run/'metrics.jsonl').exists() else None

@@ -72,6 +72,8 @@ CLI = {   # name: (argv, a fragment the one-line message must contain)
     'eval shard size without protocol': (['eval', *NANO, '--dataset', 'digits', '--shard-size', '8'], 'belongs to --protocol'),
     'eval several models without protocol': (['eval', *NANO, '--model', 'offline-base', '--dataset', 'digits'], 'several --model need --protocol'),
     'eval step size for aa': (['eval', *NANO, '--dataset', 'digits', '--attack', 'aa', '--eps', '1/255', '--step-size', '1/255'], '--step-size applies to'),
+    'eval run dir that holds no run': (['eval', 'exists', '--protocol', 'fare'], 'is not a finished run directory'),
+    'eval run dir missing': (['eval', 'nosuchrun'], 'is not a finished run directory'),
     'eval attack not for retrieval': (['eval', *NANO, '--dataset', 'tuxpaint-captions', '--n', '8', '--attack', 'aa', '--eps', '1/255'], '--attack aa does not apply'),
     # train
     'train unknown method': (['train', 'nosuch', '--out', 'run'], "unknown method 'nosuch'"),
