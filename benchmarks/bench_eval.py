@@ -1,0 +1,132 @@
+"""Robust evaluation benchmark: our AutoAttack-style suite against torchattacks and the reference AutoAttack.
+
+On one model, the same points and the same radii, in one run:
+  - ours: robustclip_nb.attacks.AutoAttack (APGD-CE, then APGD-T on the top-9 other classes, 100 iterations each,
+    1 restart; points leave the batch once fooled), as `robustclip eval --attack aa` and the `fare` protocol run it;
+  - torchattacks: APGD (CE) then APGDT (9 targets), 100 iterations each, chained with MultiAttack (each attack on the
+    points still robust);
+  - the reference AutoAttack (fra31/auto-attack, version 'custom' with apgd-ce and apgd-t), when --reference names a
+    checkout of it (it is not on PyPI); the script says when it is absent.
+For each implementation and radius: the robust accuracy after APGD-CE and after the whole suite, the wall time, the
+points that it breaks and ours does not (and the reverse), and the time ratio against ours.
+
+The model is the offline base CLIP trained by this project (a 9.9M-parameter model, not a paper model) as a zero-shot
+classifier on Fashion-MNIST test images.
+
+Usage:
+  python benchmarks/bench_eval.py --reference /tmp/auto-attack --out figures/benchmarks/bench_eval_cpu.json
+  python benchmarks/bench_eval.py --n 64 --steps 10          # a quick plumbing check
+"""
+import os, sys, json, time, argparse, logging, platform, contextlib, io
+os.environ.setdefault('HF_HUB_OFFLINE', '1')
+import torch
+
+def parse():
+    p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    p.add_argument('--out', default=None, help='write the JSON records here')
+    p.add_argument('--reference', default=None, help='path of a checkout of fra31/auto-attack (the folder that holds autoattack/)')
+    p.add_argument('--threads', type=int, default=1, help='torch CPU threads (1: the quietest timings)')
+    p.add_argument('--eps', default='2/255,4/255', help='L-inf radii, comma-separated')
+    p.add_argument('--n', type=int, default=500, help='Fashion-MNIST test points')
+    p.add_argument('--batch', type=int, default=250)
+    p.add_argument('--steps', type=int, default=100, help='iterations of each APGD run')
+    p.add_argument('--skip-torchattacks', action='store_true')
+    return p.parse_args()
+
+def robust_flags(model, x_adv, y, batch):
+    with torch.no_grad():
+        return torch.cat([model(x_adv[i:i + batch]).argmax(1) == y[i:i + batch] for i in range(0, len(y), batch)])
+
+def timed(fn):
+    t = time.perf_counter(); out = fn(); return out, time.perf_counter() - t
+
+def ours(model, x, y, eps, steps, batch):
+    from robustclip_nb.attacks import AutoAttack
+    after_ce, advs = [], []
+    for i in range(0, len(y), batch):
+        aa = AutoAttack(model, eps=eps, steps=steps, seed=0)
+        advs.append(aa(x[i:i + batch], y[i:i + batch]))
+        after_ce.append(aa.stages.get('apgd-ce', aa.stages['clean']))
+    return torch.cat(advs), torch.cat(after_ce)
+
+def torchattacks_suite(model, x, y, eps, steps, batch):
+    import torchattacks
+    ce = torchattacks.APGD(model, norm='Linf', eps=eps, steps=steps, n_restarts=1, loss='ce', seed=0)
+    t = torchattacks.APGDT(model, norm='Linf', eps=eps, steps=steps, n_restarts=1, n_classes=int(model(x[:1]).shape[1]), seed=0)
+    suite = torchattacks.MultiAttack([ce, t])
+    adv_ce = torch.cat([ce(x[i:i + batch], y[i:i + batch]) for i in range(0, len(y), batch)])
+    return adv_ce, suite
+
+def reference_suite(model, eps, steps, path):
+    sys.path.insert(0, os.path.abspath(path))
+    from autoattack import AutoAttack as RefAA
+    ref = RefAA(model, norm='Linf', eps=eps, version='custom', attacks_to_run=['apgd-ce', 'apgd-t'], seed=0, verbose=False, device='cpu')
+    ref.apgd.n_iter = steps; ref.apgd.n_restarts = 1
+    ref.apgd_targeted.n_iter = steps; ref.apgd_targeted.n_restarts = 1; ref.apgd_targeted.n_target_classes = 9
+    return ref
+
+def main():
+    a = parse()
+    torch.set_num_threads(a.threads)
+    logging.disable(logging.WARNING)
+    from robustclip_nb.core import parse_eps
+    from robustclip_nb.zoo import load_model
+    from robustclip_nb.data import load_dataset, to_tensors
+    from robustclip_nb.clip import zero_shot_classifier
+    base = load_model('offline-base', progress=False).eval()
+    ds = load_dataset('fashion-mnist', 'test', image_size=base.image_size, n=a.n)
+    x, y = to_tensors(ds)
+    model = zero_shot_classifier(base, ds.classnames, ds.templates).eval()
+    for p_ in model.parameters(): p_.requires_grad_(False)
+    clean = robust_flags(model, x, y, a.batch)
+    ref_ok = False
+    if a.reference:
+        try: reference_suite(model, 1/255, a.steps, a.reference); ref_ok = True
+        except Exception as e: print(f'reference AutoAttack not importable from {a.reference}: {type(e).__name__}: {e}')
+    else: print('reference AutoAttack absent (pass --reference PATH to a checkout of fra31/auto-attack): compared with torchattacks only')
+    print(f"offline-base (trained here, 9.9M parameters) zero-shot on Fashion-MNIST: n={len(y)}, clean accuracy {clean.float().mean():.3f}; "
+          f"torch {torch.__version__}, threads {torch.get_num_threads()}, {a.steps} iterations")
+    records = []
+    for e in [parse_eps(s) for s in a.eps.split(',') if s]:
+        res = {}
+        (adv, after_ce), dt = timed(lambda: ours(model, x, y, e, a.steps, a.batch))
+        res['robustclip_nb'] = (robust_flags(model, adv, y, a.batch), after_ce & clean, dt)
+        if not a.skip_torchattacks:
+            torch.manual_seed(0)
+            (adv_ce, suite), _ = timed(lambda: torchattacks_suite(model, x, y, e, a.steps, a.batch))
+            adv, dt = timed(lambda: torch.cat([suite(x[i:i + a.batch], y[i:i + a.batch]) for i in range(0, len(y), a.batch)]))
+            res['torchattacks'] = (robust_flags(model, adv, y, a.batch), robust_flags(model, adv_ce, y, a.batch) & clean, dt)
+        if ref_ok:
+            ref = reference_suite(model, e, a.steps, a.reference)
+            with contextlib.redirect_stdout(io.StringIO()):
+                adv, dt = timed(lambda: ref.run_standard_evaluation(x, y, bs=a.batch))
+            ce_only = reference_suite(model, e, a.steps, a.reference); ce_only.attacks_to_run = ['apgd-ce']
+            with contextlib.redirect_stdout(io.StringIO()): adv_ce = ce_only.run_standard_evaluation(x, y, bs=a.batch)
+            res['reference AutoAttack'] = (robust_flags(model, adv, y, a.batch), robust_flags(model, adv_ce, y, a.batch) & clean, dt)
+        mine, _, t_mine = res['robustclip_nb']
+        for impl, (ok, ok_ce, dt) in res.items():
+            records.append(dict(eps=round(e, 8), eps_255=round(e * 255, 3), impl=impl, n=len(y), steps=a.steps,
+                                clean=round(clean.float().mean().item(), 4), after_apgd_ce=round(ok_ce.float().mean().item(), 4),
+                                robust=round(ok.float().mean().item(), 4), seconds=round(dt, 2),
+                                time_vs_ours=round(dt / t_mine, 3),
+                                they_break_we_do_not=int((mine & ~ok).sum()), we_break_they_do_not=int((ok & ~mine).sum())))
+    hdr = f"{'eps':>7} {'implementation':22} {'clean':>6} {'APGD-CE':>8} {'suite':>6} {'seconds':>8} {'time/ours':>9} {'they break, we not':>19} {'we break, they not':>19}"
+    print(hdr)
+    for r in records:
+        print(f"{r['eps_255']:>5g}/255 {r['impl']:22} {r['clean']:6.3f} {r['after_apgd_ce']:8.3f} {r['robust']:6.3f} {r['seconds']:8.1f} "
+              f"{r['time_vs_ours']:9.2f} {r['they_break_we_do_not']:19d} {r['we_break_they_do_not']:19d}")
+    if a.out:
+        import importlib.metadata as md
+        vers = {}
+        for pkg in ('robustclip_nb', 'torch', 'torchattacks', 'open_clip_torch'):
+            try: vers[pkg] = md.version(pkg)
+            except md.PackageNotFoundError: pass
+        meta = dict(model='offline-base (CLIP trained by robustclip_nb, 9.9M parameters, 32 px)', data='fashion-mnist test',
+                    threads=torch.get_num_threads(), reference=bool(ref_ok), versions=vers, platform=platform.platform(),
+                    date_utc=time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime()), args=vars(a))
+        os.makedirs(os.path.dirname(os.path.abspath(a.out)), exist_ok=True)
+        with open(a.out, 'w') as f: json.dump(dict(meta=meta, records=records), f, indent=1)
+        print(f'wrote {a.out}')
+
+if __name__ == '__main__':
+    main()
