@@ -328,15 +328,16 @@ class Square(Attack):
     def __init__(self, model, eps=4/255, norm:str='linf',
                  n_queries:int=5000, # model calls per point (the reference's default)
                  p_init:float=0.8, # initial fraction of pixels changed per query
+                 rescale:bool=True, # stretch the window schedule (written for 10000 queries) to n_queries; AutoAttack's stage does not
                  seed:int=0):
         super().__init__(model, eps, norm, n_queries, 'ce', seed)
         if self.norm != 'linf': raise RobustCLIPError("Square is implemented for the L-inf threat model only")
-        self.p_init = _check_float(p_init, 'p_init', 0, 1)
-    def _extra(self): return dict(p_init=self.p_init)
+        self.p_init, self.rescale = _check_float(p_init, 'p_init', 0, 1), bool(rescale)
+    def _extra(self): return dict(p_init=self.p_init, rescale=self.rescale)
 
     def p_schedule(self, it:int) -> float:
-        "The fraction of pixels changed at query `it` (the reference schedule, rescaled from 10000 queries)."
-        it = int(it / self.steps * 10000)
+        "The fraction of pixels changed at query `it` (the reference schedule; with `rescale`, stretched from 10000 queries to n_queries)."
+        if self.rescale: it = int(it / self.steps * 10000)
         for t, d in ((10, 1), (50, 2), (200, 4), (500, 8), (1000, 16), (2000, 32), (4000, 64), (6000, 128), (8000, 256)):
             if it <= t: return self.p_init / d
         return self.p_init / 512
@@ -358,8 +359,8 @@ class Square(Attack):
             idx = (m > 0).nonzero().squeeze(1)
             if idx.numel() == 0: break
             xc, xbc = x[idx], xb[idx]
-            s = min(max(int(round(math.sqrt(self.p_schedule(it) * H * W))), 1), H - 1)
-            vh, vw = (int(v) for v in torch.randint(0, H - s + 1, (2,), generator=gen, device=x.device))
+            s = min(max(int(round(math.sqrt(self.p_schedule(it) * H * W))), 1), min(H, W) - 1)
+            vh = int(torch.randint(0, H - s + 1, (1,), generator=gen, device=x.device)); vw = int(torch.randint(0, W - s + 1, (1,), generator=gen, device=x.device))
             delta = xbc - xc
             new = self.eps * sign(len(idx), C, 1, 1)
             for _ in range(10):                                    # resample where the window would not change
@@ -388,6 +389,7 @@ class AutoAttack(Attack):
                  attacks=None, # version 'custom': the stages in order, e.g. ['apgd-ce', 'square']
                  n_queries:int=5000, # Square's queries per point
                  eot_iter:int|None=None, # gradient passes averaged per APGD step (None: 20 for 'rand', else 1)
+                 drop_successful:bool=True, # APGD stages stop computing on points once fooled (their verdict is final)
                 ):
         super().__init__(model, eps, norm, steps, 'ce', seed)
         if version not in self.VERSIONS: raise RobustCLIPError(f"unknown AutoAttack version {version!r}; use one of {list(self.VERSIONS)}")
@@ -403,6 +405,7 @@ class AutoAttack(Attack):
         self.restarts = _check_int(restarts, 'restarts', 1)
         self.n_queries = _check_int(n_queries, 'n_queries', 1)
         self.eot_iter = _check_int(20 if eot_iter is None and version == 'rand' else eot_iter or 1, 'eot_iter', 1)
+        self.drop_successful = bool(drop_successful)
         self.robust, self.log, self.stages = None, [], {}
 
     @property
@@ -426,8 +429,8 @@ class AutoAttack(Attack):
             for obj in objectives:
                 idx = robust.nonzero().squeeze(1)
                 if idx.numel() == 0: break
-                atk = (Square(self.model, self.eps, self.norm, self.n_queries, seed=self.seed) if name == 'square' else
-                       APGD(self.model, self.eps, self.norm, self.steps, obj, self.restarts, skip_successful=False, drop_successful=True,
+                atk = (Square(self.model, self.eps, self.norm, self.n_queries, rescale=False, seed=self.seed) if name == 'square' else
+                       APGD(self.model, self.eps, self.norm, self.steps, obj, self.restarts, skip_successful=False, drop_successful=self.drop_successful,
                             eot_iter=self.eot_iter, seed=self.seed))
                 with torch.no_grad(): t = obj.prepare(self.model, x[idx], y[idx])
                 a = atk.perturb(x[idx], t)

@@ -147,11 +147,14 @@ def cmd_eval_protocol(a) -> pd.DataFrame:
     from robustclip_nb.zoo import load_model
     from robustclip_nb.protocols import run_protocol, resolve_protocol, leaderboard, save_leaderboard, _slug
     from robustclip_nb.zoo import OFFLINE_MODELS
-    from robustclip_nb.methods import load_trained, Method
-    runs = [Path(r) for r in a.runs or []]
+    from robustclip_nb.methods import load_trained, Method, get_method
+    runs, run_info = [Path(r) for r in a.runs or []], []
     for r in runs:
         if not ((r/'method.json').is_file() and (r/'weights.safetensors').is_file()):
             raise RobustCLIPError(f"{r} is not a finished run directory (it needs method.json and weights.safetensors, as `robustclip train` writes them)")
+        try: info = json.loads((r/'method.json').read_text()); info['args']['method']
+        except (ValueError, KeyError, TypeError) as e: raise RobustCLIPError(f"{r}/method.json is damaged ({type(e).__name__}: {e}); retrain or delete the run") from None
+        run_info.append(info)
     if runs and a.pretrained: raise RobustCLIPError("--pretrained applies to --model; a run directory names its own base weights")
     models = a.model or ([] if runs else ['offline-base'])
     pre = a.pretrained or [None]
@@ -163,10 +166,16 @@ def cmd_eval_protocol(a) -> pd.DataFrame:
                 budget=a.budget, text_generator=a.text_generator, split=a.split, version=a.version,
                 aa_attacks=_split_list(a.aa_attacks) if a.aa_attacks else None)
     if a.attack == 'none': raise RobustCLIPError("--attack none: a protocol always reports the clean accuracy; name an attack or drop --attack")
-    bases = models + [json.loads((r/'method.json').read_text()).get('model', '') for r in runs]
-    for m in bases:                     # every check before the first model loads
+    names = [m if pt is None else f'{m} ({Path(pt).name})' for m, pt in zip(models, pre)]
+    names = [Path(m).stem if m.endswith('.json') else m for m in names] + [f"{i.get('model')} {i.get('label') or r.name}" for i, r in zip(run_info, runs)]
+    if dup := sorted({n for n in names if names.count(n) > 1}): raise RobustCLIPError(f"two evaluated models share the name {dup[0]!r}: give each --model once (a run directory once)")
+    for m in models + [i.get('model', '') for i in run_info]:      # every check before the first model loads
         plan = resolve_protocol(a.protocol, a.scale or ('offline' if m in OFFLINE_MODELS else 'paper'), **over)
         _check_datasets(plan['datasets'], plan['split'])
+    for i, r in zip(run_info, runs):
+        own = type(get_method(i['args']['method'])).classifier is not Method.classifier
+        if own and any(x in ('text', 'multimodal') for x in plan['attacks']):
+            raise RobustCLIPError(f"{r} classifies with learned prompts; protocol {a.protocol} rewrites hand-crafted prompts (text attacks): use fare, tecoa or advpt")
     _check_root(a.root)
     out = check_out_dir(a.out, '--out') if a.out else None
     if a.cache: check_out_dir(a.cache, '--cache')
@@ -174,26 +183,25 @@ def cmd_eval_protocol(a) -> pd.DataFrame:
     if device is None and int(os.environ.get('WORLD_SIZE', '1')) > 1 and __import__('torch').cuda.is_available():
         device = f"cuda:{os.environ.get('LOCAL_RANK', '0')}"
     frames = []
-    for m, pt in zip(models, pre):
+    for m, pt, name in zip(models, pre, names):
         set_seed(a.seed or 0)           # a config without weights gets the same random initialisation every time
         clip = load_model(m, pretrained=pt, device=device, progress=not a.quiet)
-        name = Path(m).stem if m.endswith('.json') else m
         df = run_protocol(clip, a.protocol, model_name=name, scale=a.scale, out=out/_slug(name) if out else None, cache=a.cache,
                           shard_size=a.shard_size or 250, root=a.root, batch_size=a.batch_size, progress=not a.quiet, **over)
-        if df is None: return None     # a torchrun process other than 0: process 0 merges and reports
+        if df is None: continue         # a torchrun process other than 0: process 0 merges and reports
         s = df.attrs['shards']; print(f"{name}: {s['computed']} shard(s) computed, {s['reused']} reused from the cache ({s['cache']})")
         frames.append(df)
-    for r in runs:                      # trained runs: their own CLIP, and their own head where the method has one (AdvPT's prompts)
+    for r, name in zip(runs, names[len(models):]):   # trained runs: their own CLIP, and their own head where the method has one (AdvPT's prompts)
         tm = load_trained(r, device=device, progress=not a.quiet)
-        name = f"{tm.info.get('model')} {tm.label}"
         own_head = type(tm.method).classifier is not Method.classifier
         scale = a.scale or ('offline' if tm.info.get('model') in OFFLINE_MODELS else 'paper')
         df = run_protocol(tm.clip, a.protocol, model_name=name, scale=scale, out=out/_slug(name) if out else None, cache=a.cache,
                           shard_size=a.shard_size or 250, root=a.root, batch_size=a.batch_size, progress=not a.quiet,
                           classifier=tm.classifier if own_head else None, identity=tm.module, **over)
-        if df is None: return None
+        if df is None: continue
         s = df.attrs['shards']; print(f"{name}: {s['computed']} shard(s) computed, {s['reused']} reused from the cache ({s['cache']})")
         frames.append(df)
+    if not frames: return None          # a torchrun process other than 0
     board = leaderboard(frames)
     print(board.to_string(index=False))
     if out:

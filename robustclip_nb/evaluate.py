@@ -83,8 +83,8 @@ def make_image_attack(name:str, # 'pgd', 'apgd-ce', 'apgd-t' or 'aa'
     if name == 'pgd': return PGD(model, eps, norm, steps, step_size=step_size, objective=objective, seed=seed, drop_successful=drop_successful)
     if name == 'apgd-ce': return APGD(model, eps, norm, steps, objective=objective, seed=seed, drop_successful=drop_successful)
     if objective != 'ce': raise RobustCLIPError(f"{name} is defined for classification logits only")
-    if name == 'apgd-t': return AutoAttack(model, eps, norm, version='apgd-t', steps=steps, seed=seed)
-    return AutoAttack(model, eps, norm, version=version, steps=steps, seed=seed, attacks=aa_attacks)
+    if name == 'apgd-t': return AutoAttack(model, eps, norm, version='apgd-t', steps=steps, seed=seed, drop_successful=drop_successful)
+    return AutoAttack(model, eps, norm, version=version, steps=steps, seed=seed, attacks=aa_attacks, drop_successful=drop_successful)
 
 # %% ../nbs/07_evaluate.ipynb #649e04d5
 def _check_attack(attack, eps, norm, budget):
@@ -246,7 +246,8 @@ def evaluate_retrieval(clip:CLIP, ds, # a CaptionSet (images, .captions, .img2tx
     with torch.no_grad(): T = torch.cat([clip.encode_text(captions[i:i+batch_size]) for i in range(0, len(captions), batch_size)])
     if attack in ('pgd', 'apgd-ce', 'multimodal'):             # eps = 0 too: the attack path runs, recall must not move
         atk = make_image_attack('pgd' if attack == 'multimodal' else attack, clip, eps, norm, steps,
-                                objective=RetrievalCE(T, clip.logit_scale.item()), seed=seed, step_size=step_size)
+                                objective=RetrievalCE(T, clip.logit_scale.item()), seed=seed, step_size=step_size,
+                                drop_successful=False)   # a wrong top-1 caption is not the end of it: R@5, R@10 and text->image need the full attack
         pos, feats = positives_mask(ds.img2txt, len(captions)), []
         for x, idx in progress_bar(_loader(ds, batch_size), desc=f'{ds.name} {attack}', disable=not progress, leave=False):
             xa = _run_attack(atk, x.to(clip.device), pos[idx].to(clip.device))

@@ -23,6 +23,7 @@ def sandbox(tmp_path, monkeypatch):
     for f in ('test_batch', 'batches.meta', *[f'data_batch_{i}' for i in range(1, 6)]): (root/f).write_text('these are not CIFAR pickles')
     (tmp_path/'exists').mkdir(); (tmp_path/'exists'/'mine.txt').write_text('a folder that holds no run')
     (tmp_path/'runs_ok').mkdir()
+    (tmp_path/'badrun').mkdir(); (tmp_path/'badrun'/'method.json').write_text('{"args": '); (tmp_path/'badrun'/'weights.safetensors').write_bytes(b'')
     return tmp_path
 
 @pytest.fixture(scope='module', autouse=True)
@@ -74,6 +75,7 @@ CLI = {   # name: (argv, a fragment the one-line message must contain)
     'eval step size for aa': (['eval', *NANO, '--dataset', 'digits', '--attack', 'aa', '--eps', '1/255', '--step-size', '1/255'], '--step-size applies to'),
     'eval run dir that holds no run': (['eval', 'exists', '--protocol', 'fare'], 'is not a finished run directory'),
     'eval run dir missing': (['eval', 'nosuchrun'], 'is not a finished run directory'),
+    'eval run dir with a damaged method.json': (['eval', 'badrun'], 'method.json is damaged'),
     'eval attack not for retrieval': (['eval', *NANO, '--dataset', 'tuxpaint-captions', '--n', '8', '--attack', 'aa', '--eps', '1/255'], '--attack aa does not apply'),
     # train
     'train unknown method': (['train', 'nosuch', '--out', 'run'], "unknown method 'nosuch'"),

@@ -13,9 +13,9 @@ def _env():
     for k in ('WORLD_SIZE', 'RANK', 'LOCAL_RANK', 'MASTER_ADDR', 'MASTER_PORT'): env.pop(k, None)
     return env
 
-def _eval(tmp, cache, out, nproc=1):
+def _eval(tmp, cache, out, nproc=1, extra=()):
     script, args = tmp/'rc.py', tmp/f'{Path(out).name}.args.json'
-    script.write_text(MAIN); args.write_text(json.dumps([*ARGS, '--cache', str(cache), '--out', str(out)]))
+    script.write_text(MAIN); args.write_text(json.dumps([*ARGS, *extra, '--cache', str(cache), '--out', str(out)]))
     pre = [sys.executable] if nproc == 1 else [sys.executable, '-m', 'torch.distributed.run', '--standalone', f'--nproc_per_node={nproc}']
     return pre + [str(script), str(args)]
 
@@ -42,14 +42,19 @@ def test_sigkill_resume_and_rerun(tmp_path):
     assert 'offline-nano: 0 shard(s) computed, 20 reused' in again.stdout      # a rerun computes nothing
 
 def test_two_processes_merge_exactly(tmp_path):
-    one = subprocess.run(_eval(tmp_path, tmp_path/'c1', tmp_path/'one'), env=_env(), capture_output=True, text=True, timeout=600)
-    two = subprocess.run(_eval(tmp_path, tmp_path/'c2', tmp_path/'two', nproc=2), env=_env(), capture_output=True, text=True, timeout=600)
+    "Two models (the trained nano and its architecture with random weights) in one command: both processes go through both."
+    import robustclip_nb
+    extra = ['--model', str(Path(robustclip_nb.__file__).parent/'model_configs'/'robustclip-vit-nano.json')]
+    one = subprocess.run(_eval(tmp_path, tmp_path/'c1', tmp_path/'one', extra=extra), env=_env(), capture_output=True, text=True, timeout=600)
+    two = subprocess.run(_eval(tmp_path, tmp_path/'c2', tmp_path/'two', nproc=2, extra=extra), env=_env(), capture_output=True, text=True, timeout=600)
     assert one.returncode == 0 and two.returncode == 0, two.stderr[-2000:]
     assert 'offline-nano: 10 shard(s) computed, 0 reused' in two.stdout        # process 0 reports its half; process 1 the other
-    a, b = (pd.read_csv(tmp_path/d/'offline-nano'/'points.csv') for d in ('one', 'two'))
-    assert len(a) == 2 * 160
-    pd.testing.assert_frame_equal(a, b)                                         # point by point
-    pd.testing.assert_frame_equal(pd.read_csv(tmp_path/'one'/'offline-nano'/'results.csv'), pd.read_csv(tmp_path/'two'/'offline-nano'/'results.csv'))
+    for m in ('offline-nano', 'robustclip-vit-nano'):
+        a, b = (pd.read_csv(tmp_path/d/m/'points.csv') for d in ('one', 'two'))
+        assert len(a) == 2 * 160
+        pd.testing.assert_frame_equal(a, b)                                     # point by point
+        pd.testing.assert_frame_equal(pd.read_csv(tmp_path/'one'/m/'results.csv'), pd.read_csv(tmp_path/'two'/m/'results.csv'))
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path/'one'/'leaderboard.csv'), pd.read_csv(tmp_path/'two'/'leaderboard.csv'))
 
 def test_cache_entry_of_another_version_is_refused(tmp_path, capsys):
     "A shard written by another package version: one line, exit 2, the entry and the output folder left as they were."
