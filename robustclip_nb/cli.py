@@ -131,6 +131,7 @@ def cmd_eval(a) -> pd.DataFrame:
     clip = load_model(model, pretrained=pretrained, device=a.device, progress=not a.quiet)
     kw = dict(steps=a.steps, norm=a.norm, budget=a.budget, text_generator=a.text_generator, batch_size=a.batch_size)
     if a.step_size is not None: kw['step_size'] = a.step_size
+    if a.precision: kw['precision'] = a.precision
     if a.version or a.aa_attacks: kw.update(version=a.version or 'standard-lite', aa_attacks=_split_list(a.aa_attacks) if a.aa_attacks else None)
     df = evaluate(clip, names, attacks=(a.attack,), eps_list=eps_list, n=a.n, split=a.split, root=a.root, seed=a.seed,
                   model_name=model, method=a.method, progress=not a.quiet, **kw)
@@ -164,7 +165,7 @@ def cmd_eval_protocol(a) -> pd.DataFrame:
     over = dict(datasets=expand_datasets(_split_list(a.dataset)) if a.dataset else None, attacks=[a.attack] if a.attack else None,
                 eps=_split_list(a.eps) if a.eps else None, norm=a.norm, steps=a.steps, step_size=a.step_size, n=a.n, seed=a.seed,
                 budget=a.budget, text_generator=a.text_generator, split=a.split, version=a.version,
-                aa_attacks=_split_list(a.aa_attacks) if a.aa_attacks else None)
+                aa_attacks=_split_list(a.aa_attacks) if a.aa_attacks else None, precision=a.precision)
     if a.attack == 'none': raise RobustCLIPError("--attack none: a protocol always reports the clean accuracy; name an attack or drop --attack")
     names = [m if pt is None else f'{m} ({Path(pt).name})' for m, pt in zip(models, pre)]
     names = [Path(m).stem if m.endswith('.json') else m for m in names] + [f"{i.get('model')} {i.get('label') or r.name}" for i, r in zip(run_info, runs)]
@@ -232,6 +233,7 @@ def _eval_parser(sub):
     e.add_argument('--version', default=None, choices=['standard-lite', 'custom', 'rand', 'standard'],
                    help="--attack aa: AutoAttack's version (default standard-lite = APGD-CE + APGD-T; custom = --aa-attacks; rand = APGD-CE + APGD-DLR with 20 EOT passes)")
     e.add_argument('--aa-attacks', action='append', default=None, help="--version custom: the stages in order, from apgd-ce, apgd-t, apgd-dlr, square")
+    e.add_argument('--precision', default=None, choices=['fp32', 'bf16-fp32'], help="image attacks: fp32 (default), or a bf16 first pass with fp32 verdicts and an fp32 re-attack of every survivor (GPUs)")
     e.add_argument('--budget', type=_positive_int, default=None, help='text attacks: words substituted per text (default 1)')
     e.add_argument('--text-generator', default=None, choices=['embedding', 'chars', 'masked-lm'], help='text attacks: candidate source (default embedding)')
     e.add_argument('--method', default='none', help='label for the method column of the records')

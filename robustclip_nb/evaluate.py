@@ -14,9 +14,9 @@ from .text_attacks import TextAttack, TextImageSimilarity, ZeroShotPromptCE
 from .defences import Defended, make_defence, defence_name
 
 # %% auto #0
-__all__ = ['IMAGE_ATTACKS', 'ATTACK_NAMES', 'recall_at_k', 'make_image_attack', 'robust_correct', 'attack_prompts',
-           'prompt_classifier', 'classification_outcomes', 'evaluate_classification', 'evaluate_retrieval', 'evaluate',
-           'sanity_checks', 'assert_sane']
+__all__ = ['IMAGE_ATTACKS', 'ATTACK_NAMES', 'PRECISIONS', 'recall_at_k', 'make_image_attack', 'robust_correct', 'attack_prompts',
+           'prompt_classifier', 'two_pass', 'classification_outcomes', 'evaluate_classification', 'evaluate_retrieval',
+           'evaluate', 'sanity_checks', 'assert_sane']
 
 # %% ../nbs/07_evaluate.ipynb #adbd4121
 def _is_count(v) -> bool:
@@ -144,6 +144,20 @@ def _record(clip, ds, task, model_name, method, seed, n, metric, value, info):
     return result_record(model=model_name or _name(clip), method=method, dataset=ds.name, task=task,
                          n=n, seed=seed, metric=metric, value=value, **info)
 
+PRECISIONS = {'fp32': 'float32 throughout',
+              'bf16-fp32': 'a bf16 (autocast) first pass; its adversarial images are judged in fp32, and every point it did not break in fp32 is attacked again in fp32'}
+
+def two_pass(attack, clf, device_type:str='cuda'):
+    "attack(x, y) with a bf16 first pass and fp32 for the verdict and for every point the first pass did not break."
+    def run(x, y):
+        with torch.autocast(device_type, dtype=torch.bfloat16): xa = _run_attack(attack, x, y).float()
+        with torch.no_grad(): held = clf(xa).argmax(1) == y          # judged in fp32
+        if held.any():
+            idx = held.nonzero().squeeze(1)
+            xa[idx] = _run_attack(attack, x[idx], y[idx])
+        return xa
+    return run
+
 def _points(points, n):
     "Sorted unique indices into a set of `n` items (None: all)."
     if points is None: return None
@@ -164,6 +178,7 @@ def classification_outcomes(clip:CLIP, ds, # a ClassificationSet (images in [0,1
                             points=None, # increasing indices of the items to run (None: all); text prompts are still chosen on the whole set
                             prompts:list|None=None, # text attacks: adversarial class prompts chosen earlier on this set (skips the text step)
                             version:str='standard-lite', aa_attacks=None, # attack 'aa': AutoAttack's version and, for 'custom', its stages
+                            precision:str='fp32', # 'fp32', or 'bf16-fp32': a bf16 first pass, fp32 for the verdict and the survivors (PRECISIONS)
                            ) -> dict:
     "Per point: correct, and still correct after the attack; with the record fields (`info`), per-stage flags and the prompts used."
     if not hasattr(ds, 'classnames'): raise RobustCLIPError(f"evaluate_classification needs a classification set (load_dataset(name)), got {type(ds).__name__} {ds!r:.40}; evaluate() takes dataset names")
@@ -175,12 +190,14 @@ def classification_outcomes(clip:CLIP, ds, # a ClassificationSet (images in [0,1
     if prompts is not None and (not text or len(prompts) != len(ds.classnames)):
         raise RobustCLIPError(f"prompts= takes one adversarial prompt per class ({len(ds.classnames)}) and only with a text attack")
     idx, pre = _points(points, len(ds)), make_defence(defence)
+    if precision not in PRECISIONS: raise RobustCLIPError(f"precision must be one of {list(PRECISIONS)}, got {precision!r}")
     image_attack = None if custom or attack in ('none', 'text') else 'pgd' if attack == 'multimodal' else attack
     if step_size is not None and image_attack != 'pgd': raise RobustCLIPError(f"step_size applies to PGD (attack pgd or multimodal), not to {attack!r}")
     info = {'attack': 'custom' if custom else attack, 'eps': eps, 'norm': norm, 'budget': int(budget) if text else 0,
             'steps': (steps or 0) if custom else (steps if steps is not None else IMAGE_ATTACKS.get(image_attack, 0))}
     if pre is not None: info['defence'] = defence_name(pre)
     if text and text_classes != 'all': info['text_classes'] = text_classes
+    if precision != 'fp32': info['precision'] = precision
     if attack == 'aa' and (version != 'standard-lite' or aa_attacks): info['version'] = version if version != 'custom' else 'custom:' + '+'.join(aa_attacks or [])
     if text:                                   # the text step, once for the whole set
         if prompts is None: prompts = attack_prompts(clip, ds, budget, text_generator, batch_size, pre, progress, classes=text_classes).texts
@@ -188,7 +205,8 @@ def classification_outcomes(clip:CLIP, ds, # a ClassificationSet (images in [0,1
     else: head = classifier if classifier is not None else zero_shot_classifier(clip, ds.classnames, ds.templates)
     clf = (head if pre is None else Defended(head, pre)).eval()
     atk = attack(clf) if custom else make_image_attack(image_attack, clf, eps, norm, steps, seed=seed, step_size=step_size, **({'version': version, 'aa_attacks': aa_attacks} if attack == 'aa' else {})) if image_attack else None
-    staged = isinstance(atk, AutoAttack)
+    if atk is not None and precision != 'fp32': atk = two_pass(atk, clf, clip.device.type)
+    staged = isinstance(atk, AutoAttack)             # (a two-pass attack reports no stages: they would mix precisions)
     oks, stages = [], {}
     sub = ds if idx is None else torch.utils.data.Subset(ds, idx.tolist())
     for x, y in progress_bar(_loader(sub, batch_size), desc=f'{ds.name} {info["attack"]}', disable=not progress, leave=False):
@@ -216,10 +234,11 @@ def evaluate_classification(clip:CLIP, ds, # a ClassificationSet (images in [0,1
                             text_classes:str='all', # text attacks: rewrite every class prompt ('all') or those of classes in the sample ('present')
                             step_size=None, # PGD's step in pixel units (None: eps/4)
                             version:str='standard-lite', aa_attacks=None, # attack 'aa': AutoAttack's version and, for 'custom', its stages
+                            precision:str='fp32', # 'fp32' or 'bf16-fp32' (a bf16 first pass, fp32 verdict; for GPUs)
                            ) -> list[dict]:
     "Zero-shot accuracy, clean or under an attack, as tidy result records."
     o = classification_outcomes(clip, ds, attack, eps, norm, steps, budget, text_generator, batch_size, seed, progress,
-                                classifier, defence, text_classes, step_size, version=version, aa_attacks=aa_attacks)
+                                classifier, defence, text_classes, step_size, version=version, aa_attacks=aa_attacks, precision=precision)
     info = o['info'] if step_size is None else {**o['info'], 'step_size': parse_eps(step_size, 'l2')}
     ok = o['correct']
     return [_record(clip, ds, 'classification', model_name, method, seed, len(ok), 'accuracy', ok.sum().item() / len(ok), info)]
@@ -231,10 +250,12 @@ def evaluate_retrieval(clip:CLIP, ds, # a CaptionSet (images, .captions, .img2tx
                        batch_size:int=256, ks=(1, 5, 10), model_name:str|None=None, method:str='none', seed:int=0,
                        progress:bool=False, step_size=None, # PGD's step in pixel units (None: eps/4)
                        version:str='standard-lite', aa_attacks=None, # AutoAttack settings: classification only (accepted so that evaluate() can pass them)
+                       precision:str='fp32', # 'fp32' only: the bf16 first pass is for classification
                       ) -> list[dict]:
     "Image->text and text->image Recall@k, clean or under attack, as tidy result records."
     if not hasattr(ds, 'captions'): raise RobustCLIPError(f"evaluate_retrieval needs a caption set (load_dataset(name)), got {type(ds).__name__} {ds!r:.40}; evaluate() takes dataset names")
     eps, norm = _check_attack(attack, eps, norm, budget)
+    if precision != 'fp32': raise RobustCLIPError(f"precision {precision!r} applies to classification sets; {getattr(ds, 'name', 'this')} is a caption set")
     if step_size is not None and attack not in ('pgd', 'multimodal'): raise RobustCLIPError(f"step_size applies to PGD (attack pgd or multimodal), not to {attack!r}")
     if attack in ('apgd-t', 'aa'): raise RobustCLIPError(f"{attack} targets classification logits; use pgd or apgd-ce for retrieval")
     text = attack in ('text', 'multimodal')
