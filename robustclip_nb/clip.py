@@ -12,9 +12,9 @@ from torchvision import transforms as T
 from .core import RobustCLIPError, check_images, get_device
 
 # %% auto #0
-__all__ = ['CONFIG_DIR', 'CLIP', 'hub_reachable', 'RandomInitWarning', 'load_clip', 'text_fingerprint', 'class_embeddings',
-           'ZeroShotClassifier', 'zero_shot_classifier', 'similarity', 'positives_mask', 'multi_positive_ce',
-           'multi_positive_clip_loss', 'freeze_all_but_visual']
+__all__ = ['CONFIG_DIR', 'CLIP', 'hub_reachable', 'RandomInitWarning', 'load_clip', 'text_fingerprint', 'text_embeddings',
+           'class_embeddings', 'ZeroShotClassifier', 'zero_shot_classifier', 'similarity', 'positives_mask',
+           'multi_positive_ce', 'multi_positive_clip_loss', 'freeze_all_but_visual']
 
 # %% ../nbs/02_clip.ipynb #5affd24b
 CONFIG_DIR = Path(__file__).parent/'model_configs' if '__file__' in globals() else Path('../robustclip_nb/model_configs')
@@ -153,6 +153,23 @@ def text_fingerprint(clip:CLIP) -> str:
         if k.startswith('visual.') or k in ('logit_scale', 'logit_bias'): continue
         h.update(k.encode()); h.update(v.detach().to('cpu', torch.float32).contiguous().numpy().tobytes())
     return h.hexdigest()
+
+@torch.no_grad()
+def text_embeddings(clip:CLIP, texts:list[str], # the texts, encoded in this order
+                    batch_size:int=256,
+                    cache:bool=True, # reuse the result for the same text weights and the same list (in this process)
+                   ) -> torch.Tensor:
+    "Raw (unnormalised) float32 text embeddings, shape (N, D), computed in batches of `batch_size` in list order."
+    texts = list(texts)
+    if not texts or not all(isinstance(t, str) for t in texts): raise RobustCLIPError("texts must be a non-empty list of strings")
+    key = ('raw', text_fingerprint(clip), batch_size, tuple(texts)) if cache else None
+    if key in _TEXT_CACHE:
+        _TEXT_CACHE.move_to_end(key); return _TEXT_CACHE[key].to(clip.device).clone()
+    emb = torch.cat([clip.encode_text(texts[i:i+batch_size], normalize=False).float() for i in range(0, len(texts), batch_size)])
+    if cache:
+        _TEXT_CACHE[key] = emb.detach().cpu().clone()
+        while len(_TEXT_CACHE) > _TEXT_CACHE_SIZE: _TEXT_CACHE.popitem(last=False)
+    return emb
 
 @torch.no_grad()
 def class_embeddings(clip:CLIP, classnames:list[str], # class names

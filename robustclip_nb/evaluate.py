@@ -7,11 +7,12 @@ from __future__ import annotations
 import numpy as np, pandas as pd, torch
 from .core import RobustCLIPError, result_record, results_frame, check_images, check_labels, parse_eps, check_norm
 from .core import progress as progress_bar   # `progress` is also the name of the functions' on/off flag
-from .clip import CLIP, ZeroShotClassifier, zero_shot_classifier, positives_mask
+from .clip import CLIP, ZeroShotClassifier, zero_shot_classifier, text_embeddings, positives_mask
 from .threats import RetrievalCE
 from .attacks import Attack, PGD, APGD, AutoAttack
 from .text_attacks import TextAttack, TextImageSimilarity, ZeroShotPromptCE
 from .defences import Defended, make_defence, defence_name
+import torch.nn.functional as F
 
 # %% auto #0
 __all__ = ['IMAGE_ATTACKS', 'ATTACK_NAMES', 'PRECISIONS', 'recall_at_k', 'make_image_attack', 'robust_correct', 'attack_prompts',
@@ -134,10 +135,19 @@ def attack_prompts(clip:CLIP, ds, # a ClassificationSet; the class prompts of it
 # %% ../nbs/07_evaluate.ipynb #01588638
 @torch.no_grad()
 def prompt_classifier(clip:CLIP, prompts:list[str], # one prompt per class
-                      classnames:list[str], batch_size:int=256) -> ZeroShotClassifier:
+                      classnames:list[str], batch_size:int=256,
+                      original:list[str]|None=None, # the prompts these were made from: only the ones that differ are encoded
+                     ) -> ZeroShotClassifier:
     "A zero-shot head with exactly these class prompts (no template ensemble)."
-    w = torch.cat([clip.encode_text(list(prompts[i:i + batch_size])) for i in range(0, len(prompts), batch_size)])
-    return ZeroShotClassifier(clip, w, list(classnames))
+    prompts = list(prompts)
+    if len(prompts) != len(classnames): raise RobustCLIPError(f"prompt_classifier takes one prompt per class: {len(prompts)} prompts for {len(classnames)} classes")
+    if original is None: w = text_embeddings(clip, prompts, batch_size)
+    else:
+        if len(original) != len(prompts): raise RobustCLIPError(f"original must hold one prompt per class ({len(prompts)}), got {len(original)}")
+        w = text_embeddings(clip, list(original), batch_size)           # cached: the same for every cell of this set and model
+        changed = [i for i, (p, o) in enumerate(zip(prompts, original)) if p != o]
+        if changed: w[changed] = text_embeddings(clip, [prompts[i] for i in changed], batch_size, cache=False)
+    return ZeroShotClassifier(clip, F.normalize(w, dim=-1).to(clip.device), list(classnames))
 
 # %% ../nbs/07_evaluate.ipynb #18c95f6e
 def _record(clip, ds, task, model_name, method, seed, n, metric, value, info):
@@ -201,7 +211,7 @@ def classification_outcomes(clip:CLIP, ds, # a ClassificationSet (images in [0,1
     if attack == 'aa' and (version != 'standard-lite' or aa_attacks): info['version'] = version if version != 'custom' else 'custom:' + '+'.join(aa_attacks or [])
     if text:                                   # the text step, once for the whole set
         if prompts is None: prompts = attack_prompts(clip, ds, budget, text_generator, batch_size, pre, progress, classes=text_classes).texts
-        head = prompt_classifier(clip, prompts, ds.classnames)
+        head = prompt_classifier(clip, prompts, ds.classnames, original=[ds.templates[0].format(c=c) for c in ds.classnames])
     else: head = classifier if classifier is not None else zero_shot_classifier(clip, ds.classnames, ds.templates)
     clf = (head if pre is None else Defended(head, pre)).eval()
     atk = attack(clf) if custom else make_image_attack(image_attack, clf, eps, norm, steps, seed=seed, step_size=step_size, **({'version': version, 'aa_attacks': aa_attacks} if attack == 'aa' else {})) if image_attack else None

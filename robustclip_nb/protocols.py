@@ -51,7 +51,7 @@ PROTOCOLS = {
                   note='The text attack rewrites the class prompts once per set (the prompts of the classes in the sample); offline, '
                        'the candidate words are CLIP token-embedding neighbours instead of a masked language model.'),
 }
-CACHE_SCHEMA = 2   # bump when a change of the attacks changes per-point results: older cache entries are then not reused
+CACHE_SCHEMA = 3   # bump when a change of the attacks or heads changes per-point results: older cache entries are then not reused (3: text heads encode only changed prompts)
 MAX_EPS = 16/255   # a protocol is a small-radius L-inf threat model: radii above this (or 0: that is the clean row) are refused
 
 # %% ../nbs/17_protocols.ipynb #37638be9

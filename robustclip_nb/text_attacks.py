@@ -8,7 +8,7 @@ import os, re, zlib, random
 from dataclasses import dataclass, field
 import torch, torch.nn as nn, torch.nn.functional as F
 from .core import RobustCLIPError, check_labels, result_record
-from .clip import CLIP, hub_reachable
+from .clip import CLIP, hub_reachable, text_embeddings
 from .threats import _check_int, _check_float
 from .attacks import _check_batch, _fmt
 
@@ -221,7 +221,7 @@ class ZeroShotPromptCE(TextObjective):
         if self.labels.shape != (len(self.img),): raise RobustCLIPError("labels must have one entry per image embedding")
     def prepare(self, clip, texts, target):
         check_labels(self.labels, len(self.img), len(texts))
-        self.W = F.normalize(_encode_texts(clip, texts), dim=-1)
+        self.W = F.normalize(text_embeddings(clip, texts), dim=-1)        # the originals: cached, shared with prompt_classifier
     def update(self, i, emb): self.W[i] = F.normalize(emb.float(), dim=-1)
     def score(self, emb, i):
         img, y = self.img.to(emb.device), self.labels.to(emb.device)
