@@ -10,6 +10,10 @@ On one model, the same points and the same radii, in one run:
 For each implementation and radius: the robust accuracy after APGD-CE and after the whole suite, the wall time, the
 points that it breaks and ours does not (and the reverse), and the time ratio against ours.
 
+With --fab, FAB-T alone (9 target classes, --steps iterations each, 1 restart) on the same points: ours
+(robustclip_nb.attacks.FAB, which stops on a point once it is broken within eps) against the reference's FABAttack_PT
+(targeted) and torchattacks' FAB (multi-targeted); records carry suite='fab-t' and after_apgd_ce is empty.
+
 The model is the offline base CLIP trained by this project (a 9.9M-parameter model, not a paper model) as a zero-shot
 classifier on Fashion-MNIST test images.
 
@@ -31,6 +35,7 @@ def parse():
     p.add_argument('--batch', type=int, default=250)
     p.add_argument('--steps', type=int, default=100, help='iterations of each APGD run')
     p.add_argument('--skip-torchattacks', action='store_true')
+    p.add_argument('--fab', action='store_true', help='also compare FAB-T alone (ours, the reference, torchattacks)')
     return p.parse_args()
 
 def robust_flags(model, x_adv, y, batch):
@@ -64,6 +69,27 @@ def reference_suite(model, eps, steps, path):
     ref.apgd.n_iter = steps; ref.apgd.n_restarts = 1
     ref.apgd_targeted.n_iter = steps; ref.apgd_targeted.n_restarts = 1; ref.apgd_targeted.n_target_classes = 9
     return ref
+
+def fab_runs(model, x, y, eps, steps, batch, a, ref_ok, n_classes):
+    "FAB-T alone: {implementation: (robust flags, seconds)}."
+    from robustclip_nb.attacks import FAB
+    out = {}
+    def per_batch(make):
+        return torch.cat([make()(x[i:i + batch], y[i:i + batch]) for i in range(0, len(y), batch)])
+    adv, dt = timed(lambda: per_batch(lambda: FAB(model, eps=eps, steps=steps, n_target_classes=9, seed=0)))
+    out['robustclip_nb'] = (robust_flags(model, adv, y, batch), dt)
+    if ref_ok:
+        from autoattack.fab_pt import FABAttack_PT
+        mk = lambda: FABAttack_PT(model, norm='Linf', n_restarts=1, n_iter=steps, eps=eps, seed=0, targeted=True, n_target_classes=9, device='cpu').perturb
+        adv, dt = timed(lambda: per_batch(mk))
+        out['reference AutoAttack'] = (robust_flags(model, adv, y, batch), dt)
+    if not a.skip_torchattacks:
+        import torchattacks
+        torch.manual_seed(0)
+        mk = lambda: torchattacks.FAB(model, norm='Linf', eps=eps, steps=steps, n_restarts=1, multi_targeted=True, n_classes=n_classes, seed=0)
+        adv, dt = timed(lambda: per_batch(mk))
+        out['torchattacks'] = (robust_flags(model, adv, y, batch), dt)
+    return out
 
 def main():
     a = parse()
@@ -105,15 +131,24 @@ def main():
             res['reference AutoAttack'] = (robust_flags(model, adv, y, a.batch), robust_flags(model, adv_ce, y, a.batch) & clean, dt)
         mine, _, t_mine = res['robustclip_nb']
         for impl, (ok, ok_ce, dt) in res.items():
-            records.append(dict(eps=round(e, 8), eps_255=round(e * 255, 3), impl=impl, n=len(y), steps=a.steps,
+            records.append(dict(suite='apgd-ce+apgd-t', eps=round(e, 8), eps_255=round(e * 255, 3), impl=impl, n=len(y), steps=a.steps,
                                 clean=round(clean.float().mean().item(), 4), after_apgd_ce=round(ok_ce.float().mean().item(), 4),
                                 robust=round(ok.float().mean().item(), 4), seconds=round(dt, 2),
                                 time_vs_ours=round(dt / t_mine, 3),
                                 they_break_we_do_not=int((mine & ~ok).sum()), we_break_they_do_not=int((ok & ~mine).sum())))
-    hdr = f"{'eps':>7} {'implementation':22} {'clean':>6} {'APGD-CE':>8} {'suite':>6} {'seconds':>8} {'time/ours':>9} {'they break, we not':>19} {'we break, they not':>19}"
+        if a.fab:
+            fr = fab_runs(model, x, y, e, a.steps, a.batch, a, ref_ok, int(model(x[:1]).shape[1]))
+            mine, t_mine = fr['robustclip_nb']
+            for impl, (ok, dt) in fr.items():
+                records.append(dict(suite='fab-t', eps=round(e, 8), eps_255=round(e * 255, 3), impl=impl, n=len(y), steps=a.steps,
+                                    clean=round(clean.float().mean().item(), 4), after_apgd_ce=None,
+                                    robust=round(ok.float().mean().item(), 4), seconds=round(dt, 2), time_vs_ours=round(dt / t_mine, 3),
+                                    they_break_we_do_not=int((mine & ~ok).sum()), we_break_they_do_not=int((ok & ~mine).sum())))
+    hdr = f"{'suite':15} {'eps':>7} {'implementation':22} {'clean':>6} {'APGD-CE':>8} {'suite':>6} {'seconds':>8} {'time/ours':>9} {'they break, we not':>19} {'we break, they not':>19}"
     print(hdr)
     for r in records:
-        print(f"{r['eps_255']:>5g}/255 {r['impl']:22} {r['clean']:6.3f} {r['after_apgd_ce']:8.3f} {r['robust']:6.3f} {r['seconds']:8.1f} "
+        ce = f"{r['after_apgd_ce']:8.3f}" if r['after_apgd_ce'] is not None else f"{'-':>8}"
+        print(f"{r['suite']:15} {r['eps_255']:>5g}/255 {r['impl']:22} {r['clean']:6.3f} {ce} {r['robust']:6.3f} {r['seconds']:8.1f} "
               f"{r['time_vs_ours']:9.2f} {r['they_break_we_do_not']:19d} {r['we_break_they_do_not']:19d}")
     if a.out:
         import importlib.metadata as md

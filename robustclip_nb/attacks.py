@@ -13,7 +13,7 @@ from .threats import (   # the threat set and the objectives; also importable fr
     ImageEmbedder, EmbeddingL2, EmbeddingKL, RetrievalCE, OBJECTIVES, as_objective, _bview, _check_int, _check_float)
 
 # %% auto #0
-__all__ = ['input_grad_only', 'Attack', 'PGD', 'apgd_checkpoints', 'APGD', 'Square', 'AutoAttack']
+__all__ = ['input_grad_only', 'Attack', 'PGD', 'apgd_checkpoints', 'APGD', 'Square', 'linf_box_projection', 'FAB', 'AutoAttack']
 
 # %% ../nbs/04_attacks.ipynb #7e180d60
 def _modules_of(model) -> list:
@@ -374,13 +374,107 @@ class Square(Attack):
             m[idx] = torch.where(better, mn, m[idx]); xb[idx] = torch.where(_bview(better, xn), xn, xbc)
         return xb
 
+# %% ../nbs/04_attacks.ipynb #7b9aca0e
+@torch.no_grad()
+def linf_box_projection(t:torch.Tensor, # points (N, d), inside the box [0,1]^d
+                        w:torch.Tensor, # hyperplane normals (N, d)
+                        b:torch.Tensor, # offsets (N,): the hyperplane is {z : w.z = b}
+                       ) -> torch.Tensor:
+    "Per row, the step `d` of least L-inf norm with w.(t+d) = b and t+d in the box; where the box cannot reach the hyperplane, the step that gets closest."
+    r = (w * t).sum(1) - b
+    w = w * torch.where(r >= 0, 1.0, -1.0).to(w.dtype).unsqueeze(1)          # orient: w.z must fall by |r|
+    r = r.abs().double()
+    room = torch.where(w > 0, t, 1 - t)                                         # how far each coordinate can move that way
+    c, order = room.sort(1)
+    aw = w.abs().gather(1, order).double()
+    A = torch.cumsum(aw * c.double(), 1)                                        # fall from the coordinates saturated at radius c_k
+    B = aw.sum(1, keepdim=True) - torch.cumsum(aw, 1)                           # |w| of those not yet saturated
+    g = torch.cummax(A + c.double() * B.clamp_min(0), 1).values                 # largest fall within radius c_k: nondecreasing in k
+    k = torch.searchsorted(g, r.unsqueeze(1)).squeeze(1)                        # first breakpoint that reaches the hyperplane
+    kp = (k - 1).clamp_min(0).unsqueeze(1)
+    A_prev = torch.where(k > 0, A.gather(1, kp).squeeze(1), torch.zeros_like(r))
+    B_prev = torch.where(k > 0, B.gather(1, kp).squeeze(1), aw.sum(1))
+    lam = ((r - A_prev) / B_prev.clamp_min(1e-30)).clamp(min=0)
+    lam = torch.minimum(lam, c[:, -1].double()).to(t.dtype)                    # unreachable: every coordinate as far as the box allows
+    return -torch.sign(w) * torch.minimum(room, lam.unsqueeze(1))
+
+def _target_margin(out, target):
+    "z_target - z_label: negative while the label still beats the target."
+    y, t = target
+    return out.gather(1, t[:, None])[:, 0] - out.gather(1, y[:, None])[:, 0]
+
+class FAB(Attack):
+    "FAB, targeted (Croce & Hein 2020), L-inf: a minimum-norm attack that steps onto the linearised boundary towards each of the top-k other classes."
+    name = 'fab-t'
+    def __init__(self, model, eps=4/255, norm:str='linf',
+                 steps:int=100, # iterations per target class and restart
+                 n_target_classes:int=9, # targets: the classes ranked 2..k+1 on the clean input
+                 restarts:int=1, # runs per target; every run after the first starts at a random point at L-inf radius eps/2
+                 alpha_max:float=0.1, # the most weight a step gives to the projection of the clean point
+                 eta:float=1.05, # overshoot past the linearised boundary
+                 beta:float=0.9, # backward step towards the clean point after each success
+                 drop_successful:bool=True, # stop computing on a point once it is fooled within eps (its verdict at eps is final)
+                 seed:int=0):
+        super().__init__(model, eps, norm, steps, _target_margin, seed)
+        if self.norm != 'linf': raise RobustCLIPError("FAB is implemented for the L-inf threat model only")
+        self.n_target_classes, self.restarts = _check_int(n_target_classes, 'n_target_classes', 1), _check_int(restarts, 'restarts', 1)
+        self.alpha_max, self.eta, self.beta = _check_float(alpha_max, 'alpha_max', 0, 1), _check_float(eta, 'eta', 1), _check_float(beta, 'beta', 0, 1)
+        self.drop_successful, self.norms = bool(drop_successful), None
+    def _extra(self): return dict(n_target_classes=self.n_target_classes, restarts=self.restarts, alpha_max=self.alpha_max, eta=self.eta, beta=self.beta)
+
+    def _run(self, x0, y, t, start):
+        "One FAB run towards targets `t`: the closest misclassified point found and its L-inf distance (inf: none)."
+        x1, best = start.clone(), x0.clone()
+        res = torch.full((len(x0),), float('inf'), device=x0.device)
+        for _ in range(self.steps):
+            idx = (res > self.eps).nonzero().squeeze(1) if self.drop_successful else torch.arange(len(x0), device=x0.device)
+            if idx.numel() == 0: break
+            xa, xo, yi = x1[idx], x0[idx], y[idx]
+            f, g, _ = self._loss_grad(xa, (yi, t[idx]))
+            w = g.flatten(1)
+            b = (w * xa.flatten(1)).sum(1) - f                                  # the boundary f + g.(z - x1) = 0, linearised at x1
+            d = linf_box_projection(torch.cat([xa.flatten(1), xo.flatten(1)]), torch.cat([w, w]), torch.cat([b, b]))
+            d1, d2 = d[:len(idx)].view_as(xa), d[len(idx):].view_as(xa)
+            a1, a2 = d1.flatten(1).abs().amax(1).clamp_min(1e-8), d2.flatten(1).abs().amax(1).clamp_min(1e-8)
+            alpha = _bview((a1 / (a1 + a2)).clamp(0, self.alpha_max), xa)
+            xn = ((xa + self.eta * d1) * (1 - alpha) + (xo + self.eta * d2) * alpha).clamp(0, 1)
+            with torch.no_grad(): adv = self.model(xn).argmax(1) != yi
+            dist = (xn - xo).flatten(1).abs().amax(1)
+            better = adv & (dist < res[idx])
+            best[idx[better]], res[idx[better]] = xn[better], dist[better]
+            x1[idx] = torch.where(_bview(adv, xn), xo + (xn - xo) * self.beta, xn)
+        return best, res
+
+    def perturb(self, x, y):
+        with torch.no_grad(): out = self.model(x)
+        CE().check(out, y)
+        gen, C = self._generator(x), out.shape[1]
+        robust, adv = out.argmax(1) == y, x.clone()
+        self.norms = torch.full((len(x),), float('inf'), device=x.device)
+        for rank in range(2, min(self.n_target_classes, C - 1) + 2):
+            t = out.argsort(dim=1)[:, -rank]                                    # as TargetedDLR(rank) chooses
+            for r in range(self.restarts):
+                idx = robust.nonzero().squeeze(1)
+                if idx.numel() == 0: return adv
+                xi = x[idx]
+                if r == 0: start = xi
+                else:
+                    u = torch.rand(xi.shape, generator=gen, device=x.device) * 2 - 1
+                    start = (xi + 0.5 * self.eps * u / _bview(u.flatten(1).abs().amax(1), u)).clamp(0, 1)
+                a, dist = self._run(xi, y[idx], t[idx], start)
+                self.norms[idx] = torch.minimum(self.norms[idx], dist)
+                fooled = dist <= self.eps
+                adv[idx[fooled]], robust[idx[fooled]] = a[fooled], False
+        return adv
+
+
 # %% ../nbs/04_attacks.ipynb #4527626d
 class AutoAttack(Attack):
-    "AutoAttack-style suite: APGD-CE then APGD-T (top-9 targets) on the still-robust points, or another version; 2 classes: no APGD-T/DLR."
+    "AutoAttack-style suite: APGD-CE then APGD-T (top-9 targets) on the still-robust points, or another version (`standard` adds FAB-T and Square); 2 classes: no APGD-T/DLR."
     name = 'aa'
     VERSIONS = {'standard-lite': ('apgd-ce', 'apgd-t'), 'custom': None, 'rand': ('apgd-ce', 'apgd-dlr'),
                 'standard': ('apgd-ce', 'apgd-t', 'fab-t', 'square'), 'apgd-ce': ('apgd-ce',), 'apgd-t': ('apgd-t',)}
-    STAGES = ('apgd-ce', 'apgd-t', 'apgd-dlr', 'square')
+    STAGES = ('apgd-ce', 'apgd-t', 'apgd-dlr', 'fab-t', 'square')
     def __init__(self, model, eps=4/255, norm:str='linf',
                  version:str='standard-lite', # see the table above
                  steps:int=100, # iterations of each APGD run
@@ -388,22 +482,23 @@ class AutoAttack(Attack):
                  restarts:int=1, seed:int=0,
                  attacks=None, # version 'custom': the stages in order, e.g. ['apgd-ce', 'square']
                  n_queries:int=5000, # Square's queries per point
+                 fab_steps:int|None=None, # FAB-T's iterations per target (None: steps)
                  eot_iter:int|None=None, # gradient passes averaged per APGD step (None: 20 for 'rand', else 1)
                  drop_successful:bool=True, # APGD stages stop computing on points once fooled (their verdict is final)
                 ):
         super().__init__(model, eps, norm, steps, 'ce', seed)
         if version not in self.VERSIONS: raise RobustCLIPError(f"unknown AutoAttack version {version!r}; use one of {list(self.VERSIONS)}")
-        if version == 'standard': raise RobustCLIPError("AutoAttack 'standard' needs FAB-T, which robustclip_nb does not implement yet; "
-                                                        "use version='custom' with attacks=['apgd-ce', 'apgd-t', 'square']")
         if (attacks is not None) != (version == 'custom'): raise RobustCLIPError("attacks= goes with version='custom', and version='custom' needs attacks=")
         if version == 'custom':
             attacks = [attacks] if isinstance(attacks, str) else list(attacks)
             if not attacks or (bad := [a for a in attacks if a not in self.STAGES]) or len(set(attacks)) < len(attacks):
                 raise RobustCLIPError(f"attacks must be distinct names from {list(self.STAGES)}, got {attacks!r}")
         self.version, self.attacks = version, tuple(attacks) if version == 'custom' else self.VERSIONS[version]
+        if self.norm != 'linf' and (sq := [a for a in self.attacks if a in ('fab-t', 'square')]):
+            raise RobustCLIPError(f"{' and '.join(sq)} {'are' if len(sq) > 1 else 'is'} implemented for L-inf only; for L2 use version 'standard-lite' or a custom suite of APGD stages")
         self.n_target_classes = _check_int(n_target_classes, 'n_target_classes', 1)
         self.restarts = _check_int(restarts, 'restarts', 1)
-        self.n_queries = _check_int(n_queries, 'n_queries', 1)
+        self.n_queries, self.fab_steps = _check_int(n_queries, 'n_queries', 1), _check_int(steps if fab_steps is None else fab_steps, 'fab_steps', 1)
         self.eot_iter = _check_int(20 if eot_iter is None and version == 'rand' else eot_iter or 1, 'eot_iter', 1)
         self.drop_successful = bool(drop_successful)
         self.robust, self.log, self.stages = None, [], {}
@@ -414,7 +509,7 @@ class AutoAttack(Attack):
         return 'aa' if self.version == 'standard-lite' else self.version
     def _extra(self):
         return dict(version=self.version, attacks=list(self.attacks), n_target_classes=self.n_target_classes, restarts=self.restarts,
-                    **({'n_queries': self.n_queries} if 'square' in self.attacks else {}), **({'eot_iter': self.eot_iter} if self.eot_iter > 1 else {}))
+                    **({'n_queries': self.n_queries} if 'square' in self.attacks else {}), **({'fab_steps': self.fab_steps} if 'fab-t' in self.attacks else {}), **({'eot_iter': self.eot_iter} if self.eot_iter > 1 else {}))
 
     def perturb(self, x, y):
         with torch.no_grad(): logits = self.model(x)
@@ -424,6 +519,16 @@ class AutoAttack(Attack):
         self.log, self.stages = [('clean', robust.float().mean().item())], {'clean': robust.clone()}
         for name in self.attacks:
             if name in ('apgd-t', 'apgd-dlr') and C <= 2: continue
+            if name == 'fab-t':                               # its own loop over the top-k targets, on the points still robust
+                idx = robust.nonzero().squeeze(1)
+                if idx.numel():
+                    fab = FAB(self.model, self.eps, self.norm, self.fab_steps, self.n_target_classes, self.restarts,
+                              drop_successful=self.drop_successful, seed=self.seed)
+                    a = fab.perturb(x[idx], y[idx])
+                    with torch.no_grad(): fooled = self.model(a).argmax(1) != y[idx]
+                    adv[idx[fooled]] = a[fooled]; robust[idx[fooled]] = False
+                self.log.append((name, robust.float().mean().item())); self.stages[name] = robust.clone()
+                continue
             objectives = ([CE()] if name in ('apgd-ce', 'square') else [DLR()] if name == 'apgd-dlr'
                           else [TargetedDLR(rank=r) for r in range(2, min(self.n_target_classes, C - 1) + 2)])
             for obj in objectives:
