@@ -36,6 +36,7 @@ def parse():
     p.add_argument('--steps', type=int, default=100, help='iterations of each APGD run')
     p.add_argument('--skip-torchattacks', action='store_true')
     p.add_argument('--fab', action='store_true', help='also compare FAB-T alone (ours, the reference, torchattacks)')
+    p.add_argument('--fab-only', action='store_true', help='compare FAB-T alone, not the APGD-CE + APGD-T suite')
     return p.parse_args()
 
 def robust_flags(model, x_adv, y, batch):
@@ -114,29 +115,30 @@ def main():
           f"torch {torch.__version__}, threads {torch.get_num_threads()}, {a.steps} iterations")
     records = []
     for e in [parse_eps(s) for s in a.eps.split(',') if s]:
-        res = {}
-        (adv, after_ce), dt = timed(lambda: ours(model, x, y, e, a.steps, a.batch))
-        res['robustclip_nb'] = (robust_flags(model, adv, y, a.batch), after_ce & clean, dt)
-        if not a.skip_torchattacks:
-            torch.manual_seed(0)
-            (adv_ce, suite), _ = timed(lambda: torchattacks_suite(model, x, y, e, a.steps, a.batch))
-            adv, dt = timed(lambda: torch.cat([suite(x[i:i + a.batch], y[i:i + a.batch]) for i in range(0, len(y), a.batch)]))
-            res['torchattacks'] = (robust_flags(model, adv, y, a.batch), robust_flags(model, adv_ce, y, a.batch) & clean, dt)
-        if ref_ok:
-            ref = reference_suite(model, e, a.steps, a.reference)
-            with contextlib.redirect_stdout(io.StringIO()):
-                adv, dt = timed(lambda: ref.run_standard_evaluation(x, y, bs=a.batch))
-            ce_only = reference_suite(model, e, a.steps, a.reference); ce_only.attacks_to_run = ['apgd-ce']
-            with contextlib.redirect_stdout(io.StringIO()): adv_ce = ce_only.run_standard_evaluation(x, y, bs=a.batch)
-            res['reference AutoAttack'] = (robust_flags(model, adv, y, a.batch), robust_flags(model, adv_ce, y, a.batch) & clean, dt)
-        mine, _, t_mine = res['robustclip_nb']
-        for impl, (ok, ok_ce, dt) in res.items():
-            records.append(dict(suite='apgd-ce+apgd-t', eps=round(e, 8), eps_255=round(e * 255, 3), impl=impl, n=len(y), steps=a.steps,
-                                clean=round(clean.float().mean().item(), 4), after_apgd_ce=round(ok_ce.float().mean().item(), 4),
-                                robust=round(ok.float().mean().item(), 4), seconds=round(dt, 2),
-                                time_vs_ours=round(dt / t_mine, 3),
-                                they_break_we_do_not=int((mine & ~ok).sum()), we_break_they_do_not=int((ok & ~mine).sum())))
-        if a.fab:
+        if not a.fab_only:
+            res = {}
+            (adv, after_ce), dt = timed(lambda: ours(model, x, y, e, a.steps, a.batch))
+            res['robustclip_nb'] = (robust_flags(model, adv, y, a.batch), after_ce & clean, dt)
+            if not a.skip_torchattacks:
+                torch.manual_seed(0)
+                (adv_ce, suite), _ = timed(lambda: torchattacks_suite(model, x, y, e, a.steps, a.batch))
+                adv, dt = timed(lambda: torch.cat([suite(x[i:i + a.batch], y[i:i + a.batch]) for i in range(0, len(y), a.batch)]))
+                res['torchattacks'] = (robust_flags(model, adv, y, a.batch), robust_flags(model, adv_ce, y, a.batch) & clean, dt)
+            if ref_ok:
+                ref = reference_suite(model, e, a.steps, a.reference)
+                with contextlib.redirect_stdout(io.StringIO()):
+                    adv, dt = timed(lambda: ref.run_standard_evaluation(x, y, bs=a.batch))
+                ce_only = reference_suite(model, e, a.steps, a.reference); ce_only.attacks_to_run = ['apgd-ce']
+                with contextlib.redirect_stdout(io.StringIO()): adv_ce = ce_only.run_standard_evaluation(x, y, bs=a.batch)
+                res['reference AutoAttack'] = (robust_flags(model, adv, y, a.batch), robust_flags(model, adv_ce, y, a.batch) & clean, dt)
+            mine, _, t_mine = res['robustclip_nb']
+            for impl, (ok, ok_ce, dt) in res.items():
+                records.append(dict(suite='apgd-ce+apgd-t', eps=round(e, 8), eps_255=round(e * 255, 3), impl=impl, n=len(y), steps=a.steps,
+                                    clean=round(clean.float().mean().item(), 4), after_apgd_ce=round(ok_ce.float().mean().item(), 4),
+                                    robust=round(ok.float().mean().item(), 4), seconds=round(dt, 2),
+                                    time_vs_ours=round(dt / t_mine, 3),
+                                    they_break_we_do_not=int((mine & ~ok).sum()), we_break_they_do_not=int((ok & ~mine).sum())))
+        if a.fab or a.fab_only:
             fr = fab_runs(model, x, y, e, a.steps, a.batch, a, ref_ok, int(model(x[:1]).shape[1]))
             mine, t_mine = fr['robustclip_nb']
             for impl, (ok, dt) in fr.items():
