@@ -4,7 +4,7 @@
 
 # %% ../nbs/02_clip.ipynb #f9d166a9
 from __future__ import annotations
-import os, socket, json, hashlib, warnings, collections
+import os, re, socket, json, hashlib, warnings, collections
 from pathlib import Path
 import torch, torch.nn as nn, torch.nn.functional as F
 import open_clip
@@ -12,9 +12,10 @@ from torchvision import transforms as T
 from .core import RobustCLIPError, check_images, get_device
 
 # %% auto #0
-__all__ = ['CONFIG_DIR', 'CLIP', 'hub_reachable', 'RandomInitWarning', 'load_clip', 'text_fingerprint', 'text_embeddings',
-           'class_embeddings', 'ZeroShotClassifier', 'zero_shot_classifier', 'similarity', 'positives_mask',
-           'multi_positive_ce', 'multi_positive_clip_loss', 'freeze_all_but_visual']
+__all__ = ['CONFIG_DIR', 'OPEN_CLIP_WEIGHTS', 'CLIP', 'hub_reachable', 'RandomInitWarning', 'hf_cache_dir', 'hub_snapshot',
+           'load_clip', 'text_fingerprint', 'text_embeddings', 'class_embeddings', 'ZeroShotClassifier',
+           'zero_shot_classifier', 'similarity', 'positives_mask', 'multi_positive_ce', 'multi_positive_clip_loss',
+           'freeze_all_but_visual']
 
 # %% ../nbs/02_clip.ipynb #5affd24b
 CONFIG_DIR = Path(__file__).parent/'model_configs' if '__file__' in globals() else Path('../robustclip_nb/model_configs')
@@ -97,7 +98,25 @@ def _weights_cached(name, tag) -> bool:
     files = [fname] if fname else ['open_clip_model.safetensors', 'open_clip_pytorch_model.bin']
     return any(isinstance(try_to_load_from_cache(repo_id=repo, filename=f), str) for f in files)
 
-def load_clip(name:str, # open_clip architecture, 'hf-hub:org/repo', or a path to a model-config JSON
+def hf_cache_dir() -> Path:
+    "The Hugging Face hub cache as the environment says now: HF_HUB_CACHE, else HF_HOME/hub, else ~/.cache/huggingface/hub."
+    if os.environ.get('HF_HUB_CACHE'): return Path(os.environ['HF_HUB_CACHE']).expanduser()
+    return Path(os.environ.get('HF_HOME') or '~/.cache/huggingface').expanduser()/'hub'
+
+OPEN_CLIP_WEIGHTS = ('open_clip_model.safetensors', 'open_clip_pytorch_model.safetensors', 'open_clip_pytorch_model.bin', 'open_clip_pytorch_model.pth')
+
+def _open_clip_dir(d:Path) -> bool:
+    return (d/'open_clip_config.json').is_file() and any((d/f).is_file() for f in OPEN_CLIP_WEIGHTS)
+
+def hub_snapshot(repo:str, # 'org/name' on the Hugging Face hub
+                 revision:str='main') -> Path|None:
+    "The cached snapshot folder of an open_clip hub repo (config and weights), or None; it reads the cache only, never the network."
+    d = hf_cache_dir()/('models--' + repo.replace('/', '--'))
+    ref = d/'refs'/revision
+    snap = d/'snapshots'/(ref.read_text().strip() if ref.is_file() else revision)
+    return snap if _open_clip_dir(snap) else None
+
+def load_clip(name:str, # open_clip architecture, 'hf-hub:org/repo', 'local-dir:PATH', or a path to a model-config JSON
               pretrained:str|None=None, # pretrained tag ('openai', ...), a local checkpoint file, or None for random init
               device:str|torch.device='cpu', # where to put the model
               precision:str='fp32', # open_clip precision ('fp32', 'bf16', ...)
@@ -112,7 +131,21 @@ def load_clip(name:str, # open_clip architecture, 'hf-hub:org/repo', or a path t
         if not isinstance(cfg, dict) or not {'embed_dim', 'vision_cfg', 'text_cfg'} <= set(cfg):
             raise RobustCLIPError(f"model config {name} is not an open_clip model config (needs embed_dim, vision_cfg and text_cfg)")
         open_clip.add_model_config(p); name = p.stem
-    hub = name.startswith('hf-hub:')
+    local = None                                    # a folder in open_clip's hub layout that holds the weights
+    if name.startswith('hf-hub:'):
+        repo = name[len('hf-hub:'):].strip('/')
+        if not re.fullmatch(r'[A-Za-z0-9][\w.-]*/[\w.-]+', repo): raise RobustCLIPError(f"{name!r} is not a hub model name: use hf-hub:ORG/REPO")
+        local = hub_snapshot(repo)                  # the cache first: no network call when it is there
+        if local is None and not hub_reachable():
+            raise RobustCLIPError(f"{name} is not in the Hugging Face cache ({hf_cache_dir()}) and the hub cannot be reached: on a machine with "
+                                  f"internet run `hf download {repo}` and copy its models--{repo.replace('/', '--')} folder into this cache, "
+                                  "or point HF_HUB_CACHE at a cache that holds it")
+    elif name.startswith('local-dir:'):
+        local = Path(name[len('local-dir:'):]).expanduser()
+        if not _open_clip_dir(local):
+            raise RobustCLIPError(f"{name}: a local-dir model needs open_clip_config.json and one of {list(OPEN_CLIP_WEIGHTS)} in {local}")
+    hub = name.startswith('hf-hub:') or local is not None
+    if hub and pretrained: raise RobustCLIPError(f"pretrained= does not apply to {name}: its weights come with it")
     if not hub and name not in open_clip.list_models():
         close = [m for m in open_clip.list_models() if name.lower()[:5] in m.lower()][:8]
         raise RobustCLIPError(f"unknown model {name!r}; try one of {close or open_clip.list_models()[:8]}, 'offline-base', 'hf-hub:ORG/REPO' or a config .json")
@@ -124,10 +157,9 @@ def load_clip(name:str, # open_clip architecture, 'hf-hub:org/repo', or a path t
         if not _weights_cached(name, pretrained) and not hub_reachable():
             raise RobustCLIPError(f"weights {name}/{pretrained} are not cached and the Hugging Face hub is unreachable; "
                                   "connect to the internet once, or pass a local checkpoint file as pretrained=")
-    if hub and not hub_reachable():
-        os.environ.setdefault('HF_HUB_OFFLINE', '1')  # only the local cache can help now; fail fast instead of retrying
+    source = f'local-dir:{local}' if local is not None else name
     try:
-        model, _, preprocess = open_clip.create_model_and_transforms(name, pretrained=pretrained, device=device, precision=precision)
+        model, _, preprocess = open_clip.create_model_and_transforms(source, pretrained=pretrained, device=device, precision=precision)
     except RobustCLIPError: raise
     except Exception as e:
         raise RobustCLIPError(f"could not load {name} (pretrained={pretrained}): {str(e).splitlines()[0][:300]}") from e
@@ -136,7 +168,7 @@ def load_clip(name:str, # open_clip architecture, 'hf-hub:org/repo', or a path t
                       f"meaningless; pass pretrained= one of {open_clip.list_pretrained_tags_by_model(name)[:3]} for real weights",
                       RandomInitWarning, stacklevel=2)
     pcfg = open_clip.get_model_preprocess_cfg(model)
-    tok = open_clip.get_tokenizer(name)
+    tok = open_clip.get_tokenizer(source)
     clip = CLIP(model, tok, pcfg.get('mean', CLIP.__init__.__defaults__[0]), pcfg.get('std', CLIP.__init__.__defaults__[1]),
                 name=name, pretrained=pretrained)
     return clip.to(device).eval()
