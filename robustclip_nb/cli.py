@@ -11,8 +11,8 @@ from .core import (RobustCLIPError, parse_eps, results_frame, save_results, set_
                                 check_out_file, check_out_dir, RESULT_FORMATS)
 
 # %% auto #0
-__all__ = ['build_parser', 'main', 'expand_datasets', 'cmd_eval', 'cmd_eval_protocol', 'cmd_models', 'cmd_datasets', 'cmd_base',
-           'parse_sets', 'cmd_train', 'cmd_run', 'cmd_fixtures', 'cmd_methods']
+__all__ = ['build_parser', 'main', 'expand_datasets', 'cmd_eval', 'cmd_eval_protocol', 'cmd_models', 'cmd_export', 'cmd_datasets',
+           'cmd_base', 'parse_sets', 'cmd_train', 'cmd_run', 'cmd_fixtures', 'cmd_methods']
 
 # %% ../nbs/19_cli.ipynb #ba9bfc76
 def _positive_int(s):
@@ -41,7 +41,7 @@ class _Parser(argparse.ArgumentParser):
 
 # %% ../nbs/19_cli.ipynb #c61300e5
 _COMMANDS = {}   # sub-command name -> function that adds its parser to the sub-parsers
-_ORDER = ('eval', 'train', 'run', 'fixtures', 'methods', 'models', 'datasets', 'base')
+_ORDER = ('eval', 'train', 'run', 'export', 'fixtures', 'methods', 'models', 'datasets', 'base')
 
 def _subcommand(name):
     "Register the decorated function as the one that adds sub-command `name` to the parser."
@@ -247,13 +247,42 @@ def _eval_parser(sub):
 def cmd_models(a):
     "List model names."
     from robustclip_nb.zoo import OFFLINE_MODELS
+    from robustclip_nb.hub import robust_models
     import open_clip
     print('offline (trained here):', ', '.join(OFFLINE_MODELS))
+    print('published robust models (--model NAME; downloaded on first use):')
+    with pd.option_context('display.max_colwidth', 60, 'display.width', 250):
+        print(robust_models()[['name', 'method', 'train eps', 'arch', 'px', 'hub']].to_string(index=False))
     print('open_clip architectures:', ', '.join(open_clip.list_models()))
 
 @_subcommand('models')
 def _models_parser(sub):
     m = sub.add_parser('models', help='list model names', description='List the models robustclip can load.'); m.set_defaults(func=cmd_models)
+
+# %% ../nbs/19_cli.ipynb #32c159fc
+def cmd_export(a):
+    "Export a trained run or a model as a drop-in encoder."
+    from robustclip_nb.hub import export_run, export_model, _fresh_dir
+    from robustclip_nb.zoo import load_model
+    _fresh_dir(a.out)                                  # refuse an occupied folder before any loading
+    src = Path(a.source)
+    if src.is_dir() and (src/'method.json').exists():
+        if a.pretrained: raise RobustCLIPError("--pretrained applies to a model name, not to a run directory (a run knows its base model)")
+        out = export_run(src, a.out, a.format)
+    elif src.is_dir(): raise RobustCLIPError(f"{src} is a folder but not a finished run (no method.json)")
+    else: out = export_model(load_model(a.source, pretrained=a.pretrained, progress=not a.quiet), a.out, a.format)
+    print(f'{a.format} export: {out.resolve()}')
+
+@_subcommand('export')
+def _export_parser(sub):
+    x = sub.add_parser('export', help='export a trained run or a model as an open_clip or transformers encoder',
+                       description='Write the CLIP of a trained run (or of a model name) as a drop-in encoder: open_clip hub layout, '
+                                   'transformers CLIPModel, or the transformers vision tower alone.')
+    x.add_argument('source', help='a run directory (robustclip train) or a model name')
+    x.add_argument('--format', choices=['open_clip', 'transformers', 'transformers-vision'], default='open_clip')
+    x.add_argument('--out', required=True, help='a new (or empty) folder')
+    x.add_argument('--pretrained', default=None, help='with a model name: pretrained tag, checkpoint file or hf-hub: name')
+    x.add_argument('--quiet', action='store_true'); x.set_defaults(func=cmd_export)
 
 # %% ../nbs/19_cli.ipynb #83512836
 def cmd_datasets(a):

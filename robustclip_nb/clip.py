@@ -35,6 +35,7 @@ class CLIP(nn.Module):
         self.register_buffer('mean', torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1), persistent=False)
         self.register_buffer('std', torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1), persistent=False)
 
+    model_cfg = None   # the open_clip architecture config (set by load_clip; exports need it)
     @property
     def visual(self): return self.model.visual
     @property
@@ -171,6 +172,8 @@ def load_clip(name:str, # open_clip architecture, 'hf-hub:org/repo', 'local-dir:
     tok = open_clip.get_tokenizer(source)
     clip = CLIP(model, tok, pcfg.get('mean', CLIP.__init__.__defaults__[0]), pcfg.get('std', CLIP.__init__.__defaults__[1]),
                 name=name, pretrained=pretrained)
+    clip.model_cfg = (json.loads((local/'open_clip_config.json').read_text())['model_cfg'] if local is not None
+                      else open_clip.get_model_config(name))       # the architecture, for exports
     return clip.to(device).eval()
 
 # %% ../nbs/02_clip.ipynb #5de9398e

@@ -146,10 +146,15 @@ def offline_model(name:str='offline-base', device=None, root=None, progress:bool
     return clip
 
 # %% ../nbs/10_zoo.ipynb #57bd7b84
-def load_model(name:str, # 'offline-base', 'offline-nano', an open_clip name, 'hf-hub:...', or a config .json
-               pretrained:str|None=None, # pretrained tag or checkpoint file (open_clip names only)
+def load_model(name:str, # 'offline-base', 'offline-nano', a published robust model ('fare4-vit-l-14', see hub.ROBUST_MODELS), an open_clip name, 'hf-hub:...', 'local-dir:...', or a config .json
+               pretrained:str|None=None, # pretrained tag or checkpoint file (open_clip names), or an 'hf-hub:' / 'local-dir:' model whose weights and architecture replace `name`'s
                device=None, progress:bool=True) -> CLIP:
     "Load any supported model as a [0,1]-input `CLIP`."
+    from robustclip_nb.hub import ROBUST_MODELS
+    if pretrained and str(pretrained).startswith(('hf-hub:', 'local-dir:')): return load_clip(pretrained, device=device or 'cpu')
+    if name in ROBUST_MODELS:
+        if pretrained: raise RobustCLIPError(f"pretrained= does not apply to {name}: it is the published checkpoint {ROBUST_MODELS[name].hub}")
+        clip = load_clip(ROBUST_MODELS[name].hub, device=device or 'cpu'); clip.name = name; return clip
     if name in OFFLINE_MODELS:
         if pretrained: 
             clip = load_clip(OFFLINE_MODELS[name].arch, pretrained=pretrained, device=device or 'cpu'); clip.name = name; return clip
@@ -158,5 +163,6 @@ def load_model(name:str, # 'offline-base', 'offline-nano', an open_clip name, 'h
 
 # %% ../nbs/10_zoo.ipynb #acb6e11a
 def list_models() -> list[str]:
-    "Offline model names followed by open_clip's architectures."
-    return list(OFFLINE_MODELS) + open_clip.list_models()
+    "Offline model names, the published robust models (short names), then open_clip's architectures."
+    from robustclip_nb.hub import ROBUST_MODELS
+    return list(OFFLINE_MODELS) + list(ROBUST_MODELS) + open_clip.list_models()
