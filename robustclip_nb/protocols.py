@@ -14,9 +14,9 @@ from .data import load_dataset, stratified_pick, DATASETS
 from .evaluate import classification_outcomes, make_image_attack, IMAGE_ATTACKS, PRECISIONS, _is_count
 
 # %% auto #0
-__all__ = ['FARE_SETS', 'OFFLINE_CLASSIFICATION', 'PROTOCOLS', 'CACHE_SCHEMA', 'MAX_EPS', 'PLAN_KEYS', 'resolve_protocol',
-           'weights_hash', 'cell_config', 'ShardCache', 'eval_card', 'card_markdown', 'run_protocol', 'leaderboard',
-           'save_leaderboard']
+__all__ = ['FARE_SETS', 'OFFLINE_CLASSIFICATION', 'PROTOCOLS', 'CACHE_SCHEMA', 'MAX_EPS', 'PLAN_KEYS', 'PUBLISHED_CELLS',
+           'resolve_protocol', 'weights_hash', 'cell_config', 'ShardCache', 'eval_card', 'card_markdown',
+           'run_protocol', 'leaderboard', 'save_leaderboard']
 
 # %% ../nbs/17_protocols.ipynb #fafb2fb8
 FARE_SETS = ['cifar10', 'cifar100', 'stl10', 'caltech101', 'oxford-pets', 'flowers102', 'dtd', 'eurosat', 'fgvc-aircraft',
@@ -328,6 +328,8 @@ def run_protocol(clip, # a robustclip_nb CLIP
     return df
 
 # %% ../nbs/17_protocols.ipynb #98bb9f0b
+PUBLISHED_CELLS = ('clean', '2/255', '4/255')   # the FARE authors' table: average zero-shot accuracy (%) clean and under APGD at 2 and 4/255
+
 def leaderboard(runs, # result frames, or folders written by run_protocol (each with results.csv)
                ) -> pd.DataFrame:
     "One row per (model, protocol): mean accuracy over the datasets per attack and radius, in percent."
@@ -341,14 +343,21 @@ def leaderboard(runs, # result frames, or folders written by run_protocol (each 
     tab = df.pivot_table(index=['model', 'protocol'], columns='cell', values='value', aggfunc='mean')[order] * 100
     tab.insert(0, 'datasets', df.groupby(['model', 'protocol']).dataset.nunique())
     robust = [c for c in order if c != 'clean']
-    return tab.sort_values(robust[0] if robust else 'clean', ascending=False).round(2).reset_index()
+    board = tab.sort_values(robust[0] if robust else 'clean', ascending=False).round(2).reset_index()
+    from robustclip_nb.hub import ROBUST_MODELS           # published checkpoints: their authors' numbers beside the paper-scale fare rows
+    pub = {k: r.published for k, r in ROBUST_MODELS.items() if r.published}
+    paper_fare = lambda p: str(p) == 'fare' or str(p).startswith('fare [')   # the fare protocol at paper scale (overrides listed in brackets)
+    if any(m in pub and paper_fare(p) for m, p in zip(board.model, board.protocol)):
+        for j, c in enumerate(PUBLISHED_CELLS):
+            board[f'published {c}'] = [pub[m][j] if m in pub and paper_fare(p) else None for m, p in zip(board.model, board.protocol)]
+    return board
 
 def save_leaderboard(board:pd.DataFrame, out, banner:str='') -> list[Path]:
     "Write the leaderboard as Markdown, CSV and a bar chart (PNG and PDF) in folder `out`."
     import matplotlib; import matplotlib.pyplot as plt, seaborn as sns
     out = check_out_dir(out, 'leaderboard folder')
     paths = [save_markdown(board, out/'leaderboard.md', banner, index=False), atomic_write(out/'leaderboard.csv', board.to_csv(index=False))]
-    long = board.melt(id_vars=['model', 'protocol', 'datasets'], var_name='cell', value_name='accuracy (%)')
+    long = board[[c for c in board.columns if not c.startswith('published ')]].melt(id_vars=['model', 'protocol', 'datasets'], var_name='cell', value_name='accuracy (%)')
     long['model / protocol'] = long.model + ' / ' + long.protocol
     fig, ax = plt.subplots(figsize=(max(5, 1.2 * long.cell.nunique() + 2), 3.5))
     sns.barplot(long, x='cell', y='accuracy (%)', hue='model / protocol', ax=ax)
