@@ -4,19 +4,16 @@
 
 # %% ../nbs/13_fare.ipynb #f488c4a7
 from __future__ import annotations
-import copy, json
-from pathlib import Path
+import copy
 import torch, torch.nn as nn, torch.nn.functional as F
-import open_clip
-from safetensors.torch import save_file
-from .core import RobustCLIPError
-from .clip import CLIP, CONFIG_DIR, freeze_all_but_visual
+from .core import RobustCLIPError, moved_names
+from .clip import CLIP, freeze_all_but_visual
 from .attacks import ImageEmbedder, EmbeddingL2
 from .train import TrainData
 from .methods import Method, register, TrainedModel
 
 # %% auto #0
-__all__ = ['PAPER_FARE', 'FARE', 'model_arch', 'export_open_clip']
+__all__ = ['PAPER_FARE', 'FARE']
 
 # %% ../nbs/13_fare.ipynb #97b2de2c
 @register
@@ -52,34 +49,5 @@ PAPER_FARE = dict(model='ViT-L-14', pretrained='openai', dataset='imagenet', eps
                   attack_steps=10, attack_step_size='1/255', optimizer='adamw', lr=1e-5, weight_decay=1e-4,
                   batch_size=128, steps=20000, schedule='cosine with warm-up', clean_weight=0.0) # METHODS.md, FARE
 
-# %% ../nbs/13_fare.ipynb #dc198ae0
-def model_arch(clip:CLIP) -> str:
-    "The open_clip architecture name of a loaded model."
-    from robustclip_nb.zoo import OFFLINE_MODELS
-    name = getattr(clip, 'name', None)
-    if name in OFFLINE_MODELS: return OFFLINE_MODELS[name].arch
-    if name and open_clip.get_model_config(name) is not None: return name
-    raise RobustCLIPError(f"cannot tell the open_clip architecture of model {name!r}")
-
-# %% ../nbs/13_fare.ipynb #f5d46a53
-def export_open_clip(model, # a TrainedModel (FARE, TeCoA, ...) or a CLIP
-                     out_dir, # directory for open_clip_model.safetensors and <arch>.json
-                     arch:str|None=None, # open_clip architecture (default: from the model's name)
-                    ) -> Path:
-    "Write the model as an open_clip checkpoint (+ its config); returns the checkpoint path."
-    clip = model.clip if isinstance(model, TrainedModel) else model
-    if not isinstance(clip, CLIP): raise RobustCLIPError(f"expected a TrainedModel or CLIP, got {type(model).__name__}")
-    base_name = model.info.get('model') if isinstance(model, TrainedModel) else None
-    if arch is None:
-        probe = copy.copy(clip); probe.name = base_name or clip.name
-        arch = model_arch(probe)
-    cfg = open_clip.get_model_config(arch)
-    if cfg is None: raise RobustCLIPError(f"unknown open_clip architecture {arch!r}")
-    out = Path(out_dir); out.mkdir(parents=True, exist_ok=True)
-    sd = {k: v.detach().contiguous().cpu() for k, v in clip.model.state_dict().items()}
-    path = out/'open_clip_model.safetensors'
-    save_file(sd, path)
-    (out/f'{arch}.json').write_text(json.dumps(cfg, indent=1))
-    (out/'README.txt').write_text(f"open_clip checkpoint of architecture {arch}.\nimport open_clip\nopen_clip.add_model_config('{out}')\n"
-                                  f"model, _, preprocess = open_clip.create_model_and_transforms('{arch}', pretrained='{path}')\n")
-    return path
+# %% ../nbs/13_fare.ipynb #1afaa226
+__getattr__ = moved_names(__name__, {'export_open_clip': 'robustclip_nb.hub'})   # the one exporter lives in hub now

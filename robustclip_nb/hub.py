@@ -71,9 +71,11 @@ def _publish(tmp:Path, out:Path):
     if out.exists(): out.rmdir()
     os.replace(tmp, out)
 
-def export_open_clip(clip:CLIP, out, # the model, and a new folder
+def export_open_clip(clip:CLIP, out, # the model (a CLIP, or a TrainedModel: its trained CLIP), and a new folder
                      note:str='') -> Path:
     "Write `clip` in open_clip's hub layout: loadable as `local-dir:OUT` by plain open_clip, pushable to the hub as is."
+    if hasattr(clip, 'method') and hasattr(clip, 'module'): clip = clip.clip      # a TrainedModel
+    if not isinstance(clip, CLIP): raise RobustCLIPError(f"expected a CLIP or a TrainedModel, got {type(clip).__name__}")
     if not clip.model_cfg: raise RobustCLIPError(f"{clip.name} has no architecture config to export (load it with load_clip / load_model)")
     out = _fresh_dir(out)
     tmp = Path(tempfile.mkdtemp(prefix='.export-', dir=out.parent))
