@@ -252,7 +252,7 @@ def cmd_models(a):
     print('offline (trained here):', ', '.join(OFFLINE_MODELS))
     print('published robust models (--model NAME; downloaded on first use):')
     with pd.option_context('display.max_colwidth', 60, 'display.width', 250):
-        print(robust_models()[['name', 'method', 'train eps', 'arch', 'px', 'hub']].to_string(index=False))
+        print(robust_models()[['name', 'method', 'train eps', 'arch', 'px', 'hub', 'paper']].to_string(index=False))
     print('open_clip architectures:', ', '.join(open_clip.list_models()))
 
 @_subcommand('models')
