@@ -172,7 +172,7 @@ class PGD(Attack):
                  objective='ce', # name, Objective, or function (out, target) -> (B,) losses
                  random_start:bool=True, # start from a uniform random point of the ball
                  restarts:int=1, # number of random restarts; per sample the best is kept
-                 momentum:float=0.0, # momentum on the L1-normalised gradient (0.9 in RobustVLM); 0 = plain PGD
+                 momentum:float=0.0, # MI-FGSM momentum on the L1-normalised gradient; 0 = plain PGD (= RobustVLM's L-inf training loop)
                  track_best:bool=True, # return the best iterate per sample instead of the last one
                  drop_successful:bool=False, # with track_best: every 10 steps, stop computing on points already successful (evaluation)
                  seed:int=0):

@@ -22,7 +22,7 @@ class FARE(Method):
     name, paper, trains = 'fare', 'Schlarmann, Singh et al., ICML 2024 (Robust CLIP)', 'vision encoder'
     hparams = dict(attack_steps=5, # PGD steps inside training (paper: 10; 5 at the offline scale)
                    attack_step_size='1/255', # PGD step (paper: 1/255)
-                   attack_momentum=0.0, # RobustVLM's PGD uses momentum 0.9
+                   attack_momentum=0.0, # MI-FGSM momentum of the training PGD; 0 = the FARE authors' L-inf loop (04_attacks)
                    clean_weight=0.0) # optional extra weight on the clean term ||phi(x) - phi_org(x)||^2 (paper: 0)
     train_defaults = dict(steps=200, lr=1e-4, weight_decay=1e-4, optimizer='adamw', warmup_steps=20, ckpt_every=25)
     batch_size = 64

@@ -7,7 +7,7 @@ from __future__ import annotations
 import os, time
 import numpy as np, pandas as pd, torch, torch.nn as nn, torch.nn.functional as F
 from .core import RobustCLIPError
-from .clip import CLIP, positives_mask, multi_positive_ce
+from .clip import CLIP, positives_mask, multi_positive_ce, class_embeddings
 from .threats import RetrievalCE
 from .text_attacks import TextAttack
 from .evaluate import evaluate
@@ -84,7 +84,9 @@ class MMCoA(Method):
                    lambda_t=0.5, lambda_v=0.5, # weights of the clean-image/adv-text and adv-image/clean-text terms
                    attack_steps=5, attack_step_size=1/255, # training PGD (paper: 10 steps of 1/255)
                    text_generator='embedding', text_budget=1, text_top_k=10, # text attack: candidates, words changed, candidates tried
-                   multi_positive=True) # duplicate-aware contrastive targets (False: the paper's arange)
+                   multi_positive=True, # duplicate-aware contrastive targets (False: the paper's arange)
+                   image_attack='class-ce', # 'class-ce': CE of zero-shot logits over the class prompts (the paper); 'in-batch': image->text CE over the batch's texts
+                   attack_templates='first') # class prompts of the class-ce attack: the dataset's 'first' template, 'all' of them averaged, or one template with '{c}'
     train_defaults = dict(steps=60, lr=5e-5, weight_decay=0.2, optimizer='adamw', betas=(0.9, 0.98), adam_eps=1e-6,
                           warmup_steps=5, ckpt_every=20)
     batch_size = 32
@@ -99,6 +101,10 @@ class MMCoA(Method):
             raise RobustCLIPError(f"unknown text_generator {h['text_generator']!r}; use 'embedding', 'chars' or 'masked-lm'")
         for k in ('attack_steps', 'text_budget', 'text_top_k'):
             if int(h[k]) != h[k] or h[k] < (0 if k == 'attack_steps' else 1): raise RobustCLIPError(f"{k} must be a positive integer, got {h[k]!r}")
+        if h['image_attack'] not in ('class-ce', 'in-batch'): raise RobustCLIPError(f"unknown image_attack {h['image_attack']!r}; use 'class-ce' or 'in-batch'")
+        t = h['attack_templates']
+        if not (t in ('first', 'all') or (isinstance(t, str) and '{c}' in t)):
+            raise RobustCLIPError(f"attack_templates must be 'first', 'all' or a template containing '{{c}}', got {t!r}")
         on_t, on_v = MODES[h['mode']]
         self.lambda_t, self.lambda_v = (h['lambda_t'] if on_t else 0.0), (h['lambda_v'] if on_v else 0.0)
         if self.lambda_t == 0 and self.lambda_v == 0: raise RobustCLIPError(f"mode {h['mode']!r} with these lambdas leaves no loss term")
@@ -106,14 +112,19 @@ class MMCoA(Method):
     def setup(self, clip:CLIP, data:TrainData, eps:float) -> nn.Module:
         "Full fine-tuning: every parameter trains except the logit scale."
         self.texts = list(data.texts)
+        if self.lambda_v > 0 and self.hp['attack_steps'] > 0 and self.hp['image_attack'] == 'class-ce':
+            if not data.is_classification:
+                raise RobustCLIPError(f"image_attack='class-ce' attacks the class prompts, and {data.name} has captions, not classes; pass image_attack='in-batch'")
+            t = self.hp['attack_templates']
+            self.class_prompts = (data.classnames, data.templates[:1] if t == 'first' else data.templates if t == 'all' else [t])
         clip.requires_grad_(True); clip.model.logit_scale.requires_grad_(False)
         self._text_attack = None
         return clip
 
     def batch(self, data:TrainData, step:int):
-        "Images and the index (into `data.texts`) of each image's text for this step."
+        "Images, the index (into `data.texts`) of each image's text, and the labels (class-ce attack) for this step."
         x, y = data.batches(step)
-        return x, data.text_targets(y, torch.Generator().manual_seed(self.seed * 7919 + step))
+        return x, data.text_targets(y, torch.Generator().manual_seed(self.seed * 7919 + step)), y
 
     def text_attack(self, clip:CLIP) -> TextAttack:
         "The training text attack on `clip`'s current text encoder (built once; the generator is loaded lazily)."
@@ -122,8 +133,18 @@ class MMCoA(Method):
                                            top_k=self.hp['text_top_k'], objective='kl')
         return self._text_attack
 
+    def image_attack(self, clip:CLIP, x, y, texts, inv, s):
+        "Adversarial images against the current encoders: CE over the class prompts (paper) or the batch's texts."
+        if self.hp['attack_steps'] == 0: return x
+        if self.hp['image_attack'] == 'class-ce':
+            with torch.no_grad(): W = class_embeddings(clip, *self.class_prompts, cache=False)   # the current text encoder
+            return self.train_attack(lambda im: s * clip.encode_image(im) @ W.t(), 'ce')(x, y.to(x.device))
+        with torch.no_grad(): t_ref = clip.encode_text(texts)
+        mask = positives_mask(inv, len(texts))   # (B, U): every copy of the right prompt is correct
+        return self.train_attack(clip.encode_image, RetrievalCE(t_ref, s.item()))(x, mask)
+
     def loss(self, clip:CLIP, batch):
-        x, tid = batch
+        x, tid, y = batch
         u, inv = tid.cpu().unique(return_inverse=True)
         inv = inv.to(x.device)
         texts = [self.texts[int(i)] for i in u]
@@ -131,9 +152,7 @@ class MMCoA(Method):
         s = clip.logit_scale.detach()
         img = img_adv = txt = txt_adv = None
         if self.lambda_v > 0:
-            with torch.no_grad(): t_ref = clip.encode_text(texts)
-            mask = positives_mask(inv, len(texts))   # (B, U): every copy of the right prompt is correct
-            x_adv = self.train_attack(clip.encode_image, RetrievalCE(t_ref, s.item()))(x, mask) if self.hp['attack_steps'] > 0 else x
+            x_adv = self.image_attack(clip, x, y, texts, inv, s)
             img_adv, txt = clip.encode_image(x_adv), clip.encode_text(texts)
         if self.lambda_t > 0:
             adv_texts = self.text_attack(clip)(texts).texts

@@ -24,7 +24,7 @@ class TeCoA(Method):
     name, paper, trains = 'tecoa', 'Mao et al. 2023 (as re-implemented for FARE, Schlarmann et al. 2024)', 'vision encoder'
     hparams = dict(attack_steps=5, # PGD steps inside training (paper: 10; 5 at the offline scale to fit the CPU budget)
                    attack_step_size='1/255', # PGD step (paper: 1/255)
-                   attack_momentum=0.0) # momentum on the normalised gradient (RobustVLM uses 0.9)
+                   attack_momentum=0.0) # MI-FGSM momentum of the training PGD; 0 = the FARE authors' L-inf loop (04_attacks)
     train_defaults = dict(steps=200, lr=1e-4, weight_decay=1e-4, optimizer='adamw', warmup_steps=20, ckpt_every=25)
     batch_size = 64
 
