@@ -184,7 +184,12 @@ def training_runs(profile:dict, experiment:str, nbs_dir=None) -> tuple[list, dic
                 for m in p['methods'] for e in p['train_eps']]
     elif experiment == 'advpt':
         hp_for = lambda m: {k: v for k, v in p['hparams'].items() if k in get_method(m).hparams}
-        runs = [make_run(experiment, m, arch, d, p['bank_eps'], p['steps'], p['batch_size'], hp_for(m), lr=p['lr'])
+        def steps_for(m, d):   # train_method's epochs rule: full batches of the few-shot subset (shots x classes) per epoch
+            if p['steps'] is not None or not p.get('epochs'): return p['steps']
+            shots = hp_for(m).get('shots', get_method(m).hparams.get('shots'))
+            B = p['batch_size'] or get_method(m).batch_size
+            return math.ceil(p['epochs'] * max(1, shots * n_classes(d) // B))
+        runs = [make_run(experiment, m, arch, d, p['bank_eps'], steps_for(m, d), p['batch_size'], hp_for(m), lr=p['lr'])
                 for d in p['datasets'] for m in p['methods']]
     elif experiment == 'mmcoa':
         runs = [make_run(experiment, 'mmcoa', arch, p['train_dataset'], p['train_eps'], p['steps'], p['batch_size'],

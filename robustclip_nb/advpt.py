@@ -189,10 +189,12 @@ def few_shot_indices(labels:torch.Tensor, # (N,) integer class labels
     idx = [c_idx[torch.randperm(len(c_idx), generator=g)[:int(shots)]] for c in labels.unique() for c_idx in [(labels == c).nonzero().squeeze(1)]]
     return torch.cat(idx).sort().values
 
-PAPER_ADVPT = dict(n_ctx=32, init='random', optimizer='sgd', lr=0.002, momentum=0.9, schedule='cosine', warmup_epochs=1,
-                   warmup_lr=1e-5, batch_size=32, bank_eps=8/255, bank_attack=dict(steps=10, step_size='1.25*eps/10', random_start=True,
+PAPER_ADVPT = dict(n_ctx=32, init='random', optimizer='sgd', lr=0.002, momentum=0.9, weight_decay=5e-4, schedule='cosine',
+                   epochs=100, warmup_epochs=1, warmup_lr=1e-5, batch_size=32, class_token='end',
+                   bank_eps=8/255, bank_attack=dict(steps=10, step_size='1.25*eps/10', random_start=True,
                    objective='KL(softmax(phi(x)) || softmax(phi(x_adv)))'), test_attack_steps=40, shots=16,
-                   source='METHODS.md, AdvPT section (Zhang et al., ECCV 2024)')
+                   source="METHODS.md, AdvPT section (Zhang et al., ECCV 2024); epochs 100 and weight decay 5e-4 from the authors' "
+                          "ViT-B/16 config (configs/trainers/AdvPT/vit_b16.yaml and Dassl's defaults)")
 
 @register
 class AdvPT(Method):
@@ -210,6 +212,11 @@ class AdvPT(Method):
         self.classnames = list(data.classnames)
         n_ctx = self.hp['n_ctx']
         return PromptedCLIP(clip, PromptLearner(clip, n_ctx=n_ctx, init=self.hp['init'], seed=self.seed))
+
+    def epoch_size(self, data):
+        "An epoch is one pass over the few-shot subset (CoOp), not over every loaded image."
+        shots = self.hp.get('shots')
+        return len(few_shot_indices(data.batches.y, shots, seed=self.seed)) if shots else data.n
 
     def prepare(self, model, data, run_dir):
         "Pick the few-shot subset and build (or reuse) its embedding bank in `run_dir`."

@@ -4,7 +4,7 @@
 
 # %% ../nbs/11_methods.ipynb #087688d0
 from __future__ import annotations
-import json, time, os, copy, shutil
+import json, time, os, copy, shutil, math
 from dataclasses import dataclass, field
 from pathlib import Path
 import numpy as np, pandas as pd, torch, torch.nn as nn, torch.nn.functional as F
@@ -73,6 +73,9 @@ class Method:
     def setup(self, clip:CLIP, data:TrainData, eps:float) -> nn.Module: raise NotImplementedError
     def loss(self, model:nn.Module, batch): raise NotImplementedError
     def prepare(self, model:nn.Module, data:TrainData, run_dir:Path): pass
+    def epoch_size(self, data:TrainData) -> int:
+        "Training items one epoch covers (default: every loaded image; AdvPT: its few-shot subset)."
+        return data.n
     def batch(self, data:TrainData, step:int):
         "The batch of `step` (default: images and targets; AdvPT swaps images for its embedding bank)."
         return data.batches(step)
@@ -177,6 +180,8 @@ def train_method(method:str|Method, # registered name ('tecoa', 'fare', ...) or 
                  n_train:int|None=10000, # cap on training images
                  seed:int=0, device=None, progress:bool=True, root=None,
                  train_cfg:dict|None=None, # further TrainConfig overrides
+                 epochs:float|None=None, # training length in epochs of the method's training items (`Method.epoch_size`) instead of `steps`
+                 warmup_epochs:float|None=None, # warm-up length in epochs (with `epochs`; None: the method's warm-up steps)
                  **hp, # method hyper-parameters
                 ) -> TrainedModel:
     "Train `method` on `model` with the shared loop; returns the `TrainedModel` (resumes or reuses a finished run)."
@@ -187,6 +192,11 @@ def train_method(method:str|Method, # registered name ('tecoa', 'fare', ...) or 
     m.eps, m.seed = eps, seed
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0: raise RobustCLIPError(f"seed must be an integer >= 0, got {seed!r}")
     if root is not None and not Path(root).expanduser().exists(): raise RobustCLIPError(f"data root {str(root)!r} does not exist")
+    for k, v in (('epochs', epochs), ('warmup_epochs', warmup_epochs)):
+        if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v < float('inf')):
+            raise RobustCLIPError(f"{k} must be a number > 0, got {v!r}")
+    if epochs is not None and (steps is not None or 'steps' in (train_cfg or {})): raise RobustCLIPError("give steps or epochs, not both")
+    if warmup_epochs is not None and epochs is None: raise RobustCLIPError("warmup_epochs needs epochs")
     bad = sorted(set(train_cfg or {}) - set(TrainConfig.__dataclass_fields__))
     if bad: raise RobustCLIPError(f"unknown training setting {bad[0]!r}; known: {', '.join(TrainConfig.__dataclass_fields__)}")
     cfg = TrainConfig(**{**m.train_defaults, 'seed': seed, **({'steps': steps} if steps is not None else {}),
@@ -198,6 +208,9 @@ def train_method(method:str|Method, # registered name ('tecoa', 'fare', ...) or 
     # keeping the checkpoints of a finished run changes what stays on disk only
     args = dict(method=m.name, hparams=m.hp, model=mname, dataset=dataset, eps=eps, batch_size=bs, n_train=n_train,
                 train={k: v for k, v in cfg.__dict__.items() if k not in ('grad_checkpointing', 'keep_checkpoints')})
+    if epochs is not None:   # steps (and warm-up steps) follow from the data: the epochs decide the run
+        args.update(epochs=epochs, **({'warmup_epochs': warmup_epochs} if warmup_epochs is not None else {}))
+        for k in ('steps',) + (('warmup_steps',) if warmup_epochs is not None else ()): del args['train'][k]
     pre = None if isinstance(model, str) else getattr(model, 'pretrained', None)
     if pre and mname not in OFFLINE_MODELS: args['pretrained'] = str(pre)   # 'openai' weights and random ones are other runs
     if max_templates(): args['max_templates'] = max_templates()               # so is a head made from fewer prompt templates
@@ -219,6 +232,10 @@ def train_method(method:str|Method, # registered name ('tecoa', 'fare', ...) or 
     base.eval().requires_grad_(False)
     data = make_train_data(dataset, batch_size=bs, n=n_train, image_size=base.image_size, root=root, seed=seed)
     module = m.setup(copy.deepcopy(base) if m.copies_base else base, data, eps)   # the base stays untouched (a frozen base is shared: one copy per run would not fit at ViT-B/16 x 26 runs)
+    if epochs is not None:
+        per = max(1, m.epoch_size(data) // bs)       # full batches per epoch (the samplers drop the last partial batch)
+        cfg.steps = max(1, math.ceil(epochs * per))
+        if warmup_epochs is not None: cfg.warmup_steps = min(cfg.steps, round(warmup_epochs * per))
     params = count_params(module)
     if meta_path.exists() and (run/'weights.safetensors').exists():    # finished: reuse
         info = {**json.loads(meta_path.read_text()), 'label': run_label(m, eps, cfg, bs)}   # labels written by older versions are renewed

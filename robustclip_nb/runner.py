@@ -184,6 +184,8 @@ def dry_run_profile(profile='paper', # the profile to derive from (name, path or
             trained = [m for pair in (ps.get('adaptations') or declared.get('adaptations') or {}).values() for m in pair] + ['advlora']
             given = ps.get('method_steps') or {}
             ps['method_steps'] = {m: _cap(given.get(m), scale) for m in dict.fromkeys([*given, *trained])}
+        for k in ('epochs', 'warmup_epochs'):    # a length in epochs gives way to the capped steps
+            if k in declared: ps[k] = None
         if 'pretrained' in declared: ps['pretrained'] = None
         if 'text_classes' in declared: ps['text_classes'] = 'present'   # BERT-Attack on the sample's class prompts, not on all 1000
         exps[exp] = ps
