@@ -422,6 +422,11 @@ class FAB(Attack):
         self.drop_successful, self.norms = bool(drop_successful), None
     def _extra(self): return dict(n_target_classes=self.n_target_classes, restarts=self.restarts, alpha_max=self.alpha_max, eta=self.eta, beta=self.beta)
 
+    def __call__(self, images, target=None):
+        "As `Attack.__call__`; afterwards `.norms` holds each point's smallest L-inf distance found (None after eps = 0: FAB did not run)."
+        self.norms = None
+        return super().__call__(images, target)
+
     def _run(self, x0, y, t, start):
         "One FAB run towards targets `t`: the closest misclassified point found and its L-inf distance (inf: none)."
         x1, best = start.clone(), x0.clone()
@@ -450,7 +455,7 @@ class FAB(Attack):
         CE().check(out, y)
         gen, C = self._generator(x), out.shape[1]
         robust, adv = out.argmax(1) == y, x.clone()
-        self.norms = torch.full((len(x),), float('inf'), device=x.device)
+        self.norms = torch.where(robust, float('inf'), 0.0)                     # a misclassified point is at distance 0
         for rank in range(2, min(self.n_target_classes, C - 1) + 2):
             t = out.argsort(dim=1)[:, -rank]                                    # as TargetedDLR(rank) chooses
             for r in range(self.restarts):

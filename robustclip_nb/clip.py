@@ -182,12 +182,21 @@ _TEXT_CACHE, _TEXT_CACHE_SIZE = collections.OrderedDict(), 64
 def text_fingerprint(clip:CLIP) -> str:
     "Hash of everything that decides `clip.encode_text`: architecture name, tokenizer and every text-side weight."
     h = hashlib.blake2b(digest_size=16)
-    h.update(f'{clip.name}|{type(clip.tokenizer).__name__}|{getattr(clip.tokenizer, "context_length", "")}'.encode())
+    tok = clip.tokenizer
+    hf = getattr(tok, 'tokenizer', None)                                 # open_clip's wrapper of a transformers tokenizer
+    h.update(f'{clip.name}|{type(tok).__name__}|{getattr(tok, "context_length", "")}|{getattr(tok, "vocab_size", "")}|'
+             f'{len(getattr(tok, "encoder", ()))}|{getattr(hf, "name_or_path", "")}'.encode())
     named = list(clip.model.named_parameters()) + list(clip.model.named_buffers())
     for k, v in sorted(named, key=lambda kv: kv[0]):
         if k.startswith('visual.') or k in ('logit_scale', 'logit_bias'): continue
-        h.update(k.encode()); h.update(v.detach().to('cpu', torch.float32).contiguous().numpy().tobytes())
+        h.update(f'{k}|{v.dtype}'.encode()); h.update(v.detach().to('cpu', torch.float32).contiguous().numpy().tobytes())
     return h.hexdigest()
+
+def _numerics(clip:CLIP) -> tuple:
+    "What besides the weights decides the numbers: device, and autocast (on or off, its dtype) on that device type."
+    dt = clip.device.type
+    on = torch.is_autocast_enabled(dt)
+    return (str(clip.device), on, str(torch.get_autocast_dtype(dt)) if on else None)
 
 @torch.no_grad()
 def text_embeddings(clip:CLIP, texts:list[str], # the texts, encoded in this order
@@ -197,7 +206,7 @@ def text_embeddings(clip:CLIP, texts:list[str], # the texts, encoded in this ord
     "Raw (unnormalised) float32 text embeddings, shape (N, D), computed in batches of `batch_size` in list order."
     texts = list(texts)
     if not texts or not all(isinstance(t, str) for t in texts): raise RobustCLIPError("texts must be a non-empty list of strings")
-    key = ('raw', text_fingerprint(clip), batch_size, tuple(texts)) if cache else None
+    key = ('raw', text_fingerprint(clip), _numerics(clip), batch_size, tuple(texts)) if cache else None
     if key in _TEXT_CACHE:
         _TEXT_CACHE.move_to_end(key); return _TEXT_CACHE[key].to(clip.device).clone()
     emb = torch.cat([clip.encode_text(texts[i:i+batch_size], normalize=False).float() for i in range(0, len(texts), batch_size)])
@@ -217,7 +226,7 @@ def class_embeddings(clip:CLIP, classnames:list[str], # class names
     bad = [t for t in templates if '{c}' not in t]
     if bad: raise RobustCLIPError(f"templates must contain '{{c}}': {bad}")
     texts = [t.format(c=c) for c in classnames for t in templates]
-    key = (text_fingerprint(clip), len(templates), tuple(texts)) if cache else None
+    key = (text_fingerprint(clip), _numerics(clip), len(templates), tuple(texts)) if cache else None
     if key in _TEXT_CACHE:
         _TEXT_CACHE.move_to_end(key); return _TEXT_CACHE[key].to(clip.device).clone()
     emb = torch.cat([clip.encode_text(texts[i:i+batch_size]) for i in range(0, len(texts), batch_size)])

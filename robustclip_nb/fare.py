@@ -4,16 +4,18 @@
 
 # %% ../nbs/13_fare.ipynb #f488c4a7
 from __future__ import annotations
-import copy
+import copy, warnings
+from pathlib import Path
+import open_clip
 import torch, torch.nn as nn, torch.nn.functional as F
-from .core import RobustCLIPError, moved_names
+from .core import RobustCLIPError
 from .clip import CLIP, freeze_all_but_visual
 from .attacks import ImageEmbedder, EmbeddingL2
 from .train import TrainData
 from .methods import Method, register, TrainedModel
 
 # %% auto #0
-__all__ = ['PAPER_FARE', 'FARE']
+__all__ = ['PAPER_FARE', 'FARE', 'export_open_clip']
 
 # %% ../nbs/13_fare.ipynb #97b2de2c
 @register
@@ -50,4 +52,16 @@ PAPER_FARE = dict(model='ViT-L-14', pretrained='openai', dataset='imagenet', eps
                   batch_size=128, steps=20000, schedule='cosine with warm-up', clean_weight=0.0) # METHODS.md, FARE
 
 # %% ../nbs/13_fare.ipynb #1afaa226
-__getattr__ = moved_names(__name__, {'export_open_clip': 'robustclip_nb.hub'})   # the one exporter lives in hub now
+def export_open_clip(model, # a TrainedModel or a CLIP
+                     out_dir, # a new (or empty) folder
+                     arch:str|None=None, # ignored when it names the model's own architecture (it now comes from the model)
+                    ) -> Path:
+    "Deprecated: use `robustclip_nb.hub.export_open_clip` (a hub-layout folder). Returns the checkpoint file, as this function did."
+    from robustclip_nb.hub import export_open_clip as _export
+    warnings.warn("robustclip_nb.fare.export_open_clip is deprecated: use robustclip_nb.hub.export_open_clip, which writes a "
+                  "folder that open_clip loads as 'local-dir:FOLDER'", DeprecationWarning, stacklevel=2)
+    clip = model.clip if hasattr(model, 'module') and hasattr(model, 'method') else model
+    cfg = getattr(clip, 'model_cfg', None)
+    if arch is not None and cfg and open_clip.get_model_config(arch) != cfg:
+        raise RobustCLIPError(f"arch {arch!r} is not the model's architecture; leave arch out: the export takes it from the model")
+    return _export(model, out_dir)/'open_clip_model.safetensors'

@@ -9,7 +9,7 @@ from dataclasses import dataclass, asdict
 from pathlib import Path
 import pandas as pd, torch
 from safetensors.torch import save_file
-from .core import RobustCLIPError
+from .core import RobustCLIPError, atomic_write
 from .clip import CLIP, hf_cache_dir, OPEN_CLIP_WEIGHTS
 
 # %% auto #0
@@ -94,16 +94,29 @@ def export_open_clip(clip:CLIP, out, # the model (a CLIP, or a TrainedModel: its
 def add_to_hub_cache(folder, # an open_clip hub-layout folder (export_open_clip's output)
                      repo:str, # 'ORG/REPO' it is filed under
                      cache=None, # the hub cache (None: hf_cache_dir())
-                     revision:str='local') -> Path:
-    "File `folder` in a Hugging Face cache as repo `repo` (the layout huggingface_hub writes); returns the snapshot folder."
+                     revision:str='local',
+                     overwrite:bool=False, # replace the repo's main revision when it points elsewhere (e.g. a real download)
+                    ) -> Path:
+    "File `folder` in a Hugging Face cache as repo `repo` (the layout huggingface_hub writes), atomically; returns the snapshot folder."
     folder = Path(folder)
     if not (folder/'open_clip_config.json').is_file(): raise RobustCLIPError(f"{folder} has no open_clip_config.json: export it with export_open_clip first")
     if repo.count('/') != 1: raise RobustCLIPError(f"repo must be ORG/REPO, got {repo!r}")
+    if not revision or '/' in revision or revision.startswith('.'): raise RobustCLIPError(f"revision must be a plain folder name, got {revision!r}")
     d = Path(cache or hf_cache_dir())/('models--' + repo.replace('/', '--'))
-    snap = d/'snapshots'/revision
-    if snap.exists(): shutil.rmtree(snap)
-    shutil.copytree(folder, snap)
-    (d/'refs').mkdir(parents=True, exist_ok=True); (d/'refs'/'main').write_text(revision)
+    snap, ref = d/'snapshots'/revision, d/'refs'/'main'
+    current = ref.read_text().strip() if ref.is_file() else None
+    if current not in (None, revision) and not overwrite:
+        raise RobustCLIPError(f"{repo} in {d.parent} already points at revision {current} (a download?); pass overwrite=True to file this one over it")
+    tmp = snap.parent/f'.{revision}.tmp-{os.getpid()}'
+    try:                                      # copy beside the snapshot, then swap it in: a crash leaves the old one or the new one
+        shutil.rmtree(tmp, ignore_errors=True); shutil.copytree(folder, tmp)
+        old = snap.parent/f'.{revision}.old-{os.getpid()}'
+        if snap.exists(): os.replace(snap, old)
+        os.replace(tmp, snap)
+        shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True); raise
+    atomic_write(ref, revision)
     return snap
 
 # %% ../nbs/18_hub.ipynb #1c5dde03
@@ -116,6 +129,8 @@ def _hf_configs(clip:CLIP):
            f"its image tower is {type(v).__name__}, not a ViT" if type(v).__name__ != 'VisionTransformer' else
            "its ViT pools by attention or averaging, not the class token" if getattr(v, 'attn_pool', None) is not None or getattr(v, 'pool_type', 'tok') != 'tok' else
            "its ViT has no pre-LayerNorm" if isinstance(v.ln_pre, torch.nn.Identity) else
+           "its ViT has no output projection" if not isinstance(getattr(v, 'proj', None), torch.Tensor) else
+           "its text projection is not a plain matrix" if not isinstance(getattr(m, 'text_projection', None), torch.Tensor) else
            "its ViT normalises after pooling" if getattr(v, 'final_ln_after_pool', False) else
            "it uses layer scale" if vc.get('ls_init_value') or tc.get('ls_init_value') else
            "its text tower pools with " + str(getattr(m, 'text_pool_type', '?')) if getattr(m, 'text_pool_type', 'argmax') != 'argmax' else
@@ -166,7 +181,8 @@ def export_transformers(clip:CLIP, out, # the model, and a new folder
                         vision_only:bool=False, # write a CLIPVisionModelWithProjection (the image tower and its projection) instead of a CLIPModel
                        ) -> Path:
     "Write `clip` as a transformers CLIPModel (or the vision tower alone) with its CLIPImageProcessor config."
-    from transformers import CLIPConfig, CLIPModel, CLIPVisionConfig, CLIPVisionModelWithProjection, CLIPImageProcessor
+    try: from transformers import CLIPConfig, CLIPModel, CLIPVisionConfig, CLIPVisionModelWithProjection, CLIPImageProcessor
+    except ImportError: raise RobustCLIPError("the transformers export needs the transformers package: pip install transformers") from None
     text, vision = _hf_configs(clip)
     out = _fresh_dir(out)
     cfg = CLIPConfig(text_config=text, vision_config=vision, projection_dim=vision['projection_dim'],

@@ -15,8 +15,8 @@ from .evaluate import classification_outcomes, make_image_attack, IMAGE_ATTACKS,
 
 # %% auto #0
 __all__ = ['FARE_SETS', 'OFFLINE_CLASSIFICATION', 'PROTOCOLS', 'CACHE_SCHEMA', 'MAX_EPS', 'PLAN_KEYS', 'PUBLISHED_CELLS',
-           'resolve_protocol', 'weights_hash', 'cell_config', 'ShardCache', 'eval_card', 'card_markdown',
-           'run_protocol', 'leaderboard', 'save_leaderboard']
+           'FARE_ZERO_SHOT', 'resolve_protocol', 'weights_hash', 'cell_config', 'ShardCache', 'eval_card',
+           'card_markdown', 'run_protocol', 'leaderboard', 'save_leaderboard']
 
 # %% ../nbs/17_protocols.ipynb #fafb2fb8
 FARE_SETS = ['cifar10', 'cifar100', 'stl10', 'caltech101', 'oxford-pets', 'flowers102', 'dtd', 'eurosat', 'fgvc-aircraft',
@@ -329,6 +329,7 @@ def run_protocol(clip, # a robustclip_nb CLIP
 
 # %% ../nbs/17_protocols.ipynb #98bb9f0b
 PUBLISHED_CELLS = ('clean', '2/255', '4/255')   # the FARE authors' table: average zero-shot accuracy (%) clean and under APGD at 2 and 4/255
+FARE_ZERO_SHOT = [d for d in FARE_SETS if d != 'imagenet']   # the sets the authors average (ImageNet, the training set, is reported apart)
 
 def leaderboard(runs, # result frames, or folders written by run_protocol (each with results.csv)
                ) -> pd.DataFrame:
@@ -344,12 +345,19 @@ def leaderboard(runs, # result frames, or folders written by run_protocol (each 
     tab.insert(0, 'datasets', df.groupby(['model', 'protocol']).dataset.nunique())
     robust = [c for c in order if c != 'clean']
     board = tab.sort_values(robust[0] if robust else 'clean', ascending=False).round(2).reset_index()
-    from robustclip_nb.hub import ROBUST_MODELS           # published checkpoints: their authors' numbers beside the paper-scale fare rows
+    # published checkpoints: beside a row of the unmodified fare protocol (label 'fare': paper scale, no overrides) that covers
+    # the authors' 13 zero-shot sets, their numbers and ours averaged over the same 13 sets (the row's own average includes ImageNet)
+    from robustclip_nb.hub import ROBUST_MODELS
     pub = {k: r.published for k, r in ROBUST_MODELS.items() if r.published}
-    paper_fare = lambda p: str(p) == 'fare' or str(p).startswith('fare [')   # the fare protocol at paper scale (overrides listed in brackets)
-    if any(m in pub and paper_fare(p) for m, p in zip(board.model, board.protocol)):
+    zs = df[df.dataset.isin(FARE_ZERO_SHOT) & (df.protocol.astype(str) == 'fare')]
+    cover = zs.groupby(['model', 'protocol']).dataset.nunique()
+    rows = [(m, p) for m, p in zip(board.model, board.protocol) if m in pub and cover.get((m, p), 0) == len(FARE_ZERO_SHOT)]
+    if rows:
+        mine = zs.pivot_table(index=['model', 'protocol'], columns='cell', values='value', aggfunc='mean') * 100
         for j, c in enumerate(PUBLISHED_CELLS):
-            board[f'published {c}'] = [pub[m][j] if m in pub and paper_fare(p) else None for m, p in zip(board.model, board.protocol)]
+            cell = 'clean' if c == 'clean' else f'aa {c}'
+            board[f'13-set average {c}'] = [round(mine.loc[(m, p), cell], 2) if (m, p) in rows and cell in mine.columns else None for m, p in zip(board.model, board.protocol)]
+            board[f'published {c}'] = [pub[m][j] if (m, p) in rows else None for m, p in zip(board.model, board.protocol)]
     return board
 
 def save_leaderboard(board:pd.DataFrame, out, banner:str='') -> list[Path]:
@@ -357,7 +365,7 @@ def save_leaderboard(board:pd.DataFrame, out, banner:str='') -> list[Path]:
     import matplotlib; import matplotlib.pyplot as plt, seaborn as sns
     out = check_out_dir(out, 'leaderboard folder')
     paths = [save_markdown(board, out/'leaderboard.md', banner, index=False), atomic_write(out/'leaderboard.csv', board.to_csv(index=False))]
-    long = board[[c for c in board.columns if not c.startswith('published ')]].melt(id_vars=['model', 'protocol', 'datasets'], var_name='cell', value_name='accuracy (%)')
+    long = board[[c for c in board.columns if not c.startswith(('published ', '13-set average '))]].melt(id_vars=['model', 'protocol', 'datasets'], var_name='cell', value_name='accuracy (%)')
     long['model / protocol'] = long.model + ' / ' + long.protocol
     fig, ax = plt.subplots(figsize=(max(5, 1.2 * long.cell.nunique() + 2), 3.5))
     sns.barplot(long, x='cell', y='accuracy (%)', hue='model / protocol', ax=ax)

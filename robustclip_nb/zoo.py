@@ -146,15 +146,31 @@ def offline_model(name:str='offline-base', device=None, root=None, progress:bool
     return clip
 
 # %% ../nbs/10_zoo.ipynb #57bd7b84
+def _shape(cfg:dict) -> dict:
+    "The keys of an open_clip model config that fix the weights' shapes."
+    v, t = cfg.get('vision_cfg', {}), cfg.get('text_cfg', {})
+    return dict(embed_dim=cfg.get('embed_dim'), **{f'vision_{k}': v.get(k) for k in ('width', 'layers', 'patch_size', 'image_size')},
+                **{f'text_{k}': t.get(k) for k in ('width', 'layers', 'context_length', 'vocab_size')})
+
+def _same_architecture(name:str, clip:CLIP, pretrained:str):
+    "Refuse a hub/local checkpoint whose architecture is not `name`'s (when `name` is an architecture open_clip knows)."
+    want = open_clip.get_model_config(name) if name in open_clip.list_models() else None
+    if want and clip.model_cfg and _shape(want) != _shape(clip.model_cfg):
+        diff = [k for k, v in _shape(want).items() if _shape(clip.model_cfg)[k] != v]
+        raise RobustCLIPError(f"{pretrained} is not a {name} ({', '.join(diff)} differ); name its architecture or leave the model name out")
+
 def load_model(name:str, # 'offline-base', 'offline-nano', a published robust model ('fare4-vit-l-14', see hub.ROBUST_MODELS), an open_clip name, 'hf-hub:...', 'local-dir:...', or a config .json
                pretrained:str|None=None, # pretrained tag or checkpoint file (open_clip names), or an 'hf-hub:' / 'local-dir:' model whose weights and architecture replace `name`'s
                device=None, progress:bool=True) -> CLIP:
     "Load any supported model as a [0,1]-input `CLIP`."
     from robustclip_nb.hub import ROBUST_MODELS
-    if pretrained and str(pretrained).startswith(('hf-hub:', 'local-dir:')): return load_clip(pretrained, device=device or 'cpu')
     if name in ROBUST_MODELS:
         if pretrained: raise RobustCLIPError(f"pretrained= does not apply to {name}: it is the published checkpoint {ROBUST_MODELS[name].hub}")
         clip = load_clip(ROBUST_MODELS[name].hub, device=device or 'cpu'); clip.name = name; return clip
+    if pretrained and str(pretrained).startswith(('hf-hub:', 'local-dir:')):
+        clip = load_clip(pretrained, device=device or 'cpu')
+        _same_architecture(OFFLINE_MODELS[name].arch if name in OFFLINE_MODELS else name, clip, pretrained)
+        return clip
     if name in OFFLINE_MODELS:
         if pretrained: 
             clip = load_clip(OFFLINE_MODELS[name].arch, pretrained=pretrained, device=device or 'cpu'); clip.name = name; return clip
