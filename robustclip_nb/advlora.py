@@ -10,7 +10,8 @@ from peft import LoraConfig, get_peft_model
 from peft.tuners.lora import LoraLayer
 from peft.tuners.lora.layer import MultiheadAttention as LoraMultiheadAttention
 from .core import RobustCLIPError
-from .clip import CLIP, class_embeddings
+from .clip import CLIP, class_embeddings, positives_mask, multi_positive_ce
+from .threats import RetrievalCE
 from .train import TrainData
 from .methods import Method, register
 
@@ -185,7 +186,7 @@ def _check_hp(hp):
 
 @register
 class AdvLoRA(Method):
-    "Adversarial LoRA on the vision tower: CE over frozen class prompts on PGD images, adapters only."
+    "Adversarial LoRA on the vision tower, adapters only: on PGD images, CE over frozen class prompts (classification sets) or the in-batch image-text contrastive loss (caption sets)."
     name, paper, trains = 'advlora', 'Ji et al. 2024/2025 (AdvLoRA)', 'LoRA adapters (vision)'
     hparams = dict(rank=8, alpha=16, targets=list(DEFAULT_TARGETS), dropout=0.0,
                    init='default', kmeans_iters=25, # 'default' (peft: B = 0) or 'cluster' (k-means re-parameterisation)
@@ -199,8 +200,9 @@ class AdvLoRA(Method):
         _check_hp(self.hp)
 
     def setup(self, clip:CLIP, data:TrainData, eps:float) -> CLIP:
-        if not data.is_classification: raise RobustCLIPError(f"{self.name} trains with the classification loss: give a classification set, not {data.name}")
-        self.head = class_embeddings(clip, data.classnames, data.templates).detach()
+        self.retrieval = not data.is_classification
+        if self.retrieval: self.texts = list(data.texts)      # the caption pool; a batch's targets index into it
+        else: self.head = class_embeddings(clip, data.classnames, data.templates).detach()
         h = self.hp
         add_lora(clip, h['rank'], h['alpha'], h['targets'], h['dropout'])
         if h['init'] == 'cluster': self.init_errors = cluster_init_(clip, iters=h['kmeans_iters'], seed=self.seed)
@@ -212,19 +214,36 @@ class AdvLoRA(Method):
         "Zero-shot logits over the training classes, as a function of [0,1] images."
         return lambda im: clip.logit_scale * clip.encode_image(im) @ self.head.t()
 
+    def task(self, clip:CLIP, y:torch.Tensor):
+        "(model, objective, attack target, loss) of the downstream task: classification CE, or retrieval over the batch's captions."
+        if not self.retrieval:
+            logits = self.logits_fn(clip)
+            def loss(im):
+                out = logits(im)
+                return F.cross_entropy(out, y), (out.argmax(1) == y).float().mean()
+            return logits, 'ce', y, loss
+        u, inv = y.cpu().unique(return_inverse=True)               # a caption drawn twice is one text with two images
+        inv = inv.to(y.device)
+        with torch.no_grad(): T = clip.encode_text([self.texts[int(j)] for j in u])   # the text tower stays frozen
+        s = clip.logit_scale.detach()
+        def loss(im):
+            S = s * clip.encode_image(im) @ T.t()
+            i2t, t2i = multi_positive_ce(S, inv)
+            return i2t + t2i, (S.argmax(1) == inv).float().mean()  # acc: image -> its caption within the batch
+        return clip.encode_image, RetrievalCE(T, float(s)), positives_mask(inv, len(u)).to(y.device), loss
+
     def loss(self, clip:CLIP, batch):
         x, y = batch
         adapt = self.hp['adaptive'] and 'lora_scale' in clip._buffers
         if adapt: set_lora_scale(clip, float(clip.lora_scale))      # after a resume the buffer is the truth
-        logits = self.logits_fn(clip)
-        xa = self.train_attack(logits, 'ce')(x, y) if self.adversarial else x
-        out = logits(xa)
-        loss = F.cross_entropy(out, y)
-        mets = {'acc': (out.argmax(1) == y).float().mean()}
+        model, objective, target, task_loss = self.task(clip, y)
+        xa = self.train_attack(model, objective)(x, target) if self.adversarial else x
+        loss, acc = task_loss(xa)
+        mets = {'acc': acc}
         if adapt:
             s = float(clip.lora_scale)
             if self.adversarial:
-                with torch.no_grad(): lc = F.cross_entropy(logits(x), y)
+                with torch.no_grad(): lc = task_loss(x)[0]
                 s_new = adaptive_scale(s, loss.detach(), lc, self.hp['scale_eta'], self.hp['scale_tau'],
                                        self.s0 * self.hp['scale_min'], self.s0 * self.hp['scale_max'])
                 mets.update(loss_clean=lc, loss_ratio=float(loss.detach()) / max(float(lc), 1e-8))
