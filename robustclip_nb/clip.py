@@ -14,8 +14,8 @@ from .core import RobustCLIPError, check_images, get_device
 # %% auto #0
 __all__ = ['CONFIG_DIR', 'OPEN_CLIP_WEIGHTS', 'CLIP', 'hub_reachable', 'RandomInitWarning', 'hf_cache_dir', 'hub_snapshot',
            'load_clip', 'text_fingerprint', 'text_embeddings', 'class_embeddings', 'ZeroShotClassifier',
-           'zero_shot_classifier', 'similarity', 'positives_mask', 'multi_positive_ce', 'multi_positive_clip_loss',
-           'freeze_all_but_visual']
+           'zero_shot_classifier', 'similarity', 'positives_mask', 'VideoCLIP', 'multi_positive_ce',
+           'multi_positive_clip_loss', 'freeze_all_but_visual']
 
 # %% ../nbs/02_clip.ipynb #5affd24b
 CONFIG_DIR = Path(__file__).parent/'model_configs' if '__file__' in globals() else Path('../robustclip_nb/model_configs')
@@ -275,6 +275,27 @@ def positives_mask(groups_or_img2txt, # (N,) text index per image, per image a l
             mask[i, ts] = True
     if not mask.any(1).all(): raise RobustCLIPError(f"image {int((~mask.any(1)).nonzero()[0])} has no positive text")
     return mask
+
+# %% ../nbs/02_clip.ipynb #13329f21
+class VideoCLIP(CLIP):
+    "A CLIP that reads (B, 3, T*S, S) images as videos of T frames (stacked top to bottom) and mean-pools the frame embeddings."
+    def __init__(self, clip:CLIP, # the image-text model (shared, not copied)
+                 n_frames:int, # frames per video, T
+                ):
+        if isinstance(n_frames, bool) or not isinstance(n_frames, int) or n_frames < 1: raise RobustCLIPError(f"n_frames must be an integer >= 1, got {n_frames!r}")
+        nn.Module.__init__(self)
+        self.model, self.tokenizer, self.pretrained, self.n_frames = clip.model, clip.tokenizer, clip.pretrained, n_frames
+        self.name, self.model_cfg = f'{clip.name} [video, {n_frames} frames]', clip.model_cfg
+        self.register_buffer('mean', clip.mean.clone(), persistent=False); self.register_buffer('std', clip.std.clone(), persistent=False)
+
+    def encode_image(self, x:torch.Tensor, # videos (B, 3, T*S, S) in [0,1]
+                     normalize:bool=True) -> torch.Tensor:
+        "Video embeddings: the mean of the T normalised frame embeddings (normalised again unless `normalize=False`)."
+        B, C, H, W = x.shape
+        if H != self.n_frames * W: raise RobustCLIPError(f"expected videos of {self.n_frames} square frames stacked top to bottom, (B, 3, {self.n_frames}*S, S); got {tuple(x.shape)}")
+        frames = x.reshape(B, C, self.n_frames, W, W).transpose(1, 2).reshape(B * self.n_frames, C, W, W)
+        v = super().encode_image(frames).view(B, self.n_frames, -1).mean(1)
+        return F.normalize(v, dim=-1) if normalize else v
 
 # %% ../nbs/02_clip.ipynb #f129de2c
 def multi_positive_ce(S:torch.Tensor, # (B, U) scaled similarities of B images to U unique texts

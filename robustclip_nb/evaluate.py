@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np, pandas as pd, torch
 from .core import RobustCLIPError, result_record, results_frame, check_images, check_labels, parse_eps, check_norm
 from .core import progress as progress_bar   # `progress` is also the name of the functions' on/off flag
-from .clip import CLIP, ZeroShotClassifier, zero_shot_classifier, text_embeddings, positives_mask
+from .clip import CLIP, VideoCLIP, ZeroShotClassifier, zero_shot_classifier, text_embeddings, positives_mask
 from .threats import RetrievalCE
 from .attacks import Attack, PGD, APGD, AutoAttack
 from .text_attacks import TextAttack, TextImageSimilarity, ZeroShotPromptCE
@@ -264,6 +264,9 @@ def evaluate_retrieval(clip:CLIP, ds, # a CaptionSet (images, .captions, .img2tx
                       ) -> list[dict]:
     "Image->text and text->image Recall@k, clean or under attack, as tidy result records."
     if not hasattr(ds, 'captions'): raise RobustCLIPError(f"evaluate_retrieval needs a caption set (load_dataset(name)), got {type(ds).__name__} {ds!r:.40}; evaluate() takes dataset names")
+    if getattr(ds, 'n_frames', None):                          # a video set: frames encoded and mean-pooled
+        if isinstance(clip, VideoCLIP) and clip.n_frames != ds.n_frames: raise RobustCLIPError(f"the VideoCLIP reads {clip.n_frames} frames, {ds.name} serves {ds.n_frames}")
+        if not isinstance(clip, VideoCLIP): model_name, clip = model_name or _name(clip), VideoCLIP(clip, ds.n_frames)
     eps, norm = _check_attack(attack, eps, norm, budget)
     if precision != 'fp32': raise RobustCLIPError(f"precision {precision!r} applies to classification sets; {getattr(ds, 'name', 'this')} is a caption set")
     if step_size is not None and attack not in ('pgd', 'multimodal'): raise RobustCLIPError(f"step_size applies to PGD (attack pgd or multimodal), not to {attack!r}")

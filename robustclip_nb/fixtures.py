@@ -497,6 +497,26 @@ def _write_flickr(d, per_class, rng):
             images.append(_karpathy_image(len(images), caps, split=split, filename=fn))
     (d / 'dataset_flickr30k.json').write_text(json.dumps({'images': images, 'dataset': 'flickr30k'}))
 
+@_fixture('msrvtt', 'msrvtt')
+def _write_msrvtt(d, per_class, rng):
+    "MSR-VTT as CLIP4Clip reads it: the 1k-A test csv (one caption per video), the 9k train csv, the caption json, and 320x240 frames"
+    p, sents, vids = _Painter(rng), [], {'train': [f'video{i}' for i in range(2 * per_class)],
+                                         'test': [f'video{7010 + i}' for i in range(2 * per_class)]}
+    test_rows = []
+    for split, ids in vids.items():
+        for v in ids:
+            img, caps = p.scene((320, 240))
+            a = np.asarray(img)
+            for k in range(8):                                  # a slow pan: each frame shifted 12 px further
+                _jpeg(Image.fromarray(np.roll(a, 12 * k, axis=1)), d / 'frames' / v / f'{k + 1:05d}.jpg')
+            sents += [dict(caption=c, video_id=v, sen_id=len(sents) + j) for j, c in enumerate(caps)]
+            if split == 'test': test_rows.append(f"ret{len(test_rows)},msr{v[5:]},{v},{caps[0]}")
+    d.mkdir(parents=True, exist_ok=True)
+    (d / 'MSRVTT_JSFUSION_test.csv').write_text('key,vid_key,video_id,sentence\n' + '\n'.join(test_rows) + '\n')
+    (d / 'MSRVTT_train.9k.csv').write_text('video_id\n' + '\n'.join(vids['train']) + '\n')
+    (d / 'MSRVTT_data.json').write_text(json.dumps({'videos': [dict(video_id=v, split=s) for s, ids in vids.items() for v in ids],
+                                                    'sentences': sents}))
+
 # %% ../nbs/93_fixtures.ipynb #2971ac35
 _BERT_VOCAB_SIZE = 30522
 

@@ -4,16 +4,18 @@
 
 # %% auto #0
 __all__ = ['CIFAR10_CLASSES', 'CIFAR100_CLASSES', 'STL10_CLASSES', 'FLOWERS102_CLASSES', 'CALTECH101_CLASSES', 'EUROSAT_CLASSES',
-           'PCAM_CLASSES', 'TEMPLATES', 'imagenet_classnames', 'imagenet_templates', 'imagenet_wnids', 'read_cifar',
-           'read_stl10', 'read_flowers102', 'scan_image_folder', 'read_karpathy']
+           'PCAM_CLASSES', 'TEMPLATES', 'MSRVTT_FRAMES', 'imagenet_classnames', 'imagenet_templates', 'imagenet_wnids',
+           'read_cifar', 'read_stl10', 'read_flowers102', 'scan_image_folder', 'read_karpathy', 'VideoCaptionSet',
+           'read_msrvtt']
 
 # %% ../nbs/92_paper_data.ipynb #0203c592
-import json, pickle, warnings, functools
+import json, csv, pickle, warnings, functools
 from pathlib import Path
 import numpy as np
 from PIL import Image
 from .core import RobustCLIPError
-from .data import SourceNotFound, DataError, reading, LazyImages, open_image, split_indices
+from .data import SourceNotFound, DataError, reading, LazyImages, open_image, split_indices, fit_image
+import torch
 from .data import ClassificationSet, CaptionSet, register_dataset, default_root, _pkg_dir
 
 # %% ../nbs/92_paper_data.ipynb #3132e279
@@ -400,3 +402,85 @@ _load_flickr = register_dataset('flickr30k-captions', 'retrieval', ('train', 'va
                  'manual download', 'Flickr30k captions, Karpathy split (test: 1000 images)',
                  available=lambda: (default_root() / 'flickr30k-captions' / 'dataset_flickr30k.json').is_file())(
     _karpathy_loader('flickr30k-captions', 'dataset_flickr30k.json', ['flickr30k-images', 'images', '.']))
+
+# %% ../nbs/92_paper_data.ipynb #0b810e30
+MSRVTT_FRAMES = 12   # frames sampled per video (CLIP4Clip's max_frames)
+_IMG_SUFFIXES = ('.jpg', '.jpeg', '.png', '.webp', '.bmp')
+
+class VideoCaptionSet(CaptionSet):
+    "Videos with captions for retrieval; items are (3 x T*S x S float in [0,1]: T frames stacked top to bottom, video index)"
+    def __init__(self, videos:list, # per video, its frame files in temporal order
+                 captions:list, img2txt:list, # as in `CaptionSet`
+                 n_frames:int=MSRVTT_FRAMES, # frames sampled evenly from each video
+                 name:str='custom', split:str='test', image_size:int=32, fit:str='crop'):
+        if isinstance(n_frames, bool) or not isinstance(n_frames, int) or n_frames < 1: raise RobustCLIPError(f"n_frames must be an integer >= 1, got {n_frames!r}")
+        empty = [i for i, v in enumerate(videos) if not len(v)]
+        if empty: raise DataError(f"{name} {split}: video {empty[0]} has no frames")
+        super().__init__(LazyImages([tuple(v) for v in videos], open_image), captions, img2txt, name=name, split=split, image_size=image_size, fit=fit)
+        self.n_frames = n_frames
+
+    def frame_ids(self, i:int) -> list:
+        "Which of video `i`'s frames are sampled: `n_frames` indices spread evenly from the first to the last."
+        n = len(self.images.items[i])
+        return np.linspace(0, n - 1, self.n_frames).round().astype(int).tolist()
+
+    def image(self, i:int) -> torch.Tensor:
+        paths = self.images.items[i]
+        out = []
+        for j in self.frame_ids(i):
+            with reading(f"{self.name} {self.split}: video {i}, frame {paths[j]}"):
+                out.append(np.asarray(fit_image(open_image(paths[j]), self.image_size, self.fit)))
+        return torch.from_numpy(np.concatenate(out, 0).copy()).permute(2, 0, 1).float().div_(255)
+
+    def batch(self, idx) -> torch.Tensor:
+        return torch.stack([self.image(int(i)) for i in idx]) if len(idx) else torch.zeros(0, 3, self.n_frames * self.image_size, self.image_size)
+
+    def __repr__(self):
+        return (f"VideoCaptionSet(name={self.name!r}, split={self.split!r}, n_videos={len(self)}, n_captions={len(self.captions)}, "
+                f"n_frames={self.n_frames}, image_size={self.image_size})")
+
+# %% ../nbs/92_paper_data.ipynb #eb76832a
+def _msrvtt_file(base:Path, fname:str) -> Path:
+    for c in (base / fname, base / 'msrvtt_data' / fname):
+        if c.is_file(): return c
+    raise SourceNotFound(f"msrvtt: {fname} not found in {base} or {base / 'msrvtt_data'} (the CLIP4Clip annotation files); pass root=")
+
+def read_msrvtt(base, # the MSR-VTT folder (annotation files here or in msrvtt_data/)
+                split:str='test') -> list:
+    "(video_id, [captions]) for the 1k-A test split (one caption per video) or the 9k training split (all of a video's captions)"
+    base = Path(base)
+    if split == 'test':
+        with reading(str(_msrvtt_file(base, 'MSRVTT_JSFUSION_test.csv'))):
+            rows = list(csv.DictReader(_msrvtt_file(base, 'MSRVTT_JSFUSION_test.csv').read_text(encoding='utf-8').splitlines()))
+            return [(r['video_id'], [r['sentence'].strip()]) for r in rows]
+    if split != 'train': raise RobustCLIPError(f"msrvtt has splits 'train' (9k) and 'test' (1k-A), not {split!r}")
+    f, j = _msrvtt_file(base, 'MSRVTT_train.9k.csv'), _msrvtt_file(base, 'MSRVTT_data.json')
+    with reading(str(f)): ids = [r['video_id'] for r in csv.DictReader(f.read_text(encoding='utf-8').splitlines())]
+    with reading(str(j)):
+        caps = {}
+        for s in sorted(json.loads(j.read_text(encoding='utf-8'))['sentences'], key=lambda s: s.get('sen_id', 0)):
+            caps.setdefault(s['video_id'], []).append(s['caption'].strip())
+    missing = [v for v in ids if v not in caps]
+    if missing: raise DataError(f"msrvtt train: {len(missing)} videos of MSRVTT_train.9k.csv have no caption in MSRVTT_data.json (e.g. {missing[0]})")
+    return [(v, caps[v]) for v in ids]
+
+def _video_frames(base:Path, vid:str) -> list:
+    d = base / 'frames' / vid
+    if d.is_dir():
+        fr = sorted(p for p in d.iterdir() if p.suffix.lower() in _IMG_SUFFIXES)
+        if fr: return [str(p) for p in fr]
+    for mp4 in (base / 'videos' / 'all' / f'{vid}.mp4', base / 'videos' / f'{vid}.mp4'):
+        if mp4.is_file():
+            raise SourceNotFound(f"msrvtt: {vid} is a video file ({mp4}); extract its frames first, e.g. "
+                                 f"ffmpeg -i {mp4} -vf fps=3 {d}/%05d.jpg")
+    raise SourceNotFound(f"msrvtt: no frames for {vid} in {d}")
+
+def _msrvtt_loader(split, root, image_size, download):
+    base = Path(root or default_root() / 'msrvtt')
+    rows = read_msrvtt(base, split)
+    return VideoCaptionSet.from_lists([_video_frames(base, v) for v, _ in rows], [c for _, c in rows], name='msrvtt', split=split,
+                                      image_size=image_size)
+
+_load_msrvtt = register_dataset('msrvtt', 'retrieval', ('train', 'test'), 'CLIP4Clip csv/json + frames/<video_id>/*.jpg',
+                 'manual download (MSR-VTT videos; frames extracted with ffmpeg)', 'MSR-VTT video captions (test: 1k-A, 1000 videos, 12 frames each)',
+                 available=lambda: any((default_root() / 'msrvtt' / s / 'MSRVTT_JSFUSION_test.csv').is_file() for s in ('.', 'msrvtt_data')))(_msrvtt_loader)

@@ -7,7 +7,7 @@ from robustclip_nb.core import RobustCLIPError
 from robustclip_nb.data import DATASETS, CaptionSet, ClassificationSet, list_datasets, load_dataset
 from robustclip_nb import fixtures
 from robustclip_nb.fixtures import FIXTURE_DATASETS, write_fixtures
-from robustclip_nb.paper_data import imagenet_classnames
+from robustclip_nb.paper_data import imagenet_classnames, VideoCaptionSet
 
 os.environ.setdefault('HF_HUB_OFFLINE', '1')
 PAPER = [k for k, v in DATASETS.items() if not v['offline']]
@@ -67,7 +67,8 @@ def test_every_split_loads_at_224(data_root, name, split):
     assert len(ds) == expected_size(name, split) > 0
     for i in (0, len(ds) - 1):
         x, _ = ds[i]
-        assert tuple(x.shape) == (3, 224, 224) and 0 <= float(x.min()) and float(x.max()) <= 1
+        frames = ds.n_frames if isinstance(ds, VideoCaptionSet) else 1        # a video: its frames stacked top to bottom
+        assert tuple(x.shape) == (3, frames * 224, 224) and 0 <= float(x.min()) and float(x.max()) <= 1
     if DATASETS[name]['task'] == 'classification':
         assert isinstance(ds, ClassificationSet)
         n = DATASETS[name]['n_classes']
@@ -76,7 +77,8 @@ def test_every_split_loads_at_224(data_root, name, split):
         assert ds.templates and all('{c}' in t for t in ds.templates)
     else:
         assert isinstance(ds, CaptionSet)
-        assert len(ds.captions) == 5 * len(ds) and all(len(js) == 5 for js in ds.img2txt)
+        per = 1 if (name, split) == ('msrvtt', 'test') else 5                # MSR-VTT 1k-A: one caption per video
+        assert len(ds.captions) == per * len(ds) and all(len(js) == per for js in ds.img2txt)
         assert all(c.strip() for c in ds.captions)
 
 
