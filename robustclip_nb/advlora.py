@@ -10,8 +10,7 @@ from peft import LoraConfig, get_peft_model
 from peft.tuners.lora import LoraLayer
 from peft.tuners.lora.layer import MultiheadAttention as LoraMultiheadAttention
 from .core import RobustCLIPError
-from .clip import CLIP, class_embeddings, positives_mask, multi_positive_ce
-from .threats import RetrievalCE
+from .clip import CLIP
 from .train import TrainData
 from .methods import Method, register
 
@@ -200,37 +199,13 @@ class AdvLoRA(Method):
         _check_hp(self.hp)
 
     def setup(self, clip:CLIP, data:TrainData, eps:float) -> CLIP:
-        self.retrieval = not data.is_classification
-        if self.retrieval: self.texts = list(data.texts)      # the caption pool; a batch's targets index into it
-        else: self.head = class_embeddings(clip, data.classnames, data.templates).detach()
+        self.setup_task(clip, data)        # the frozen class-prompt head, or the caption pool (11_methods)
         h = self.hp
         add_lora(clip, h['rank'], h['alpha'], h['targets'], h['dropout'])
         if h['init'] == 'cluster': self.init_errors = cluster_init_(clip, iters=h['kmeans_iters'], seed=self.seed)
         self.s0 = get_lora_scale(clip)
         if h['adaptive']: clip.register_buffer('lora_scale', torch.tensor(self.s0, device=clip.device))
         return clip
-
-    def logits_fn(self, clip:CLIP):
-        "Zero-shot logits over the training classes, as a function of [0,1] images."
-        return lambda im: clip.logit_scale * clip.encode_image(im) @ self.head.t()
-
-    def task(self, clip:CLIP, y:torch.Tensor):
-        "(model, objective, attack target, loss) of the downstream task: classification CE, or retrieval over the batch's captions."
-        if not self.retrieval:
-            logits = self.logits_fn(clip)
-            def loss(im):
-                out = logits(im)
-                return F.cross_entropy(out, y), (out.argmax(1) == y).float().mean()
-            return logits, 'ce', y, loss
-        u, inv = y.cpu().unique(return_inverse=True)               # a caption drawn twice is one text with two images
-        inv = inv.to(y.device)
-        with torch.no_grad(): T = clip.encode_text([self.texts[int(j)] for j in u])   # the text tower stays frozen
-        s = clip.logit_scale.detach()
-        def loss(im):
-            S = s * clip.encode_image(im) @ T.t()
-            i2t, t2i = multi_positive_ce(S, inv)
-            return i2t + t2i, (S.argmax(1) == inv).float().mean()  # acc: image -> its caption within the batch
-        return clip.encode_image, RetrievalCE(T, float(s)), positives_mask(inv, len(u)).to(y.device), loss
 
     def loss(self, clip:CLIP, batch):
         x, y = batch

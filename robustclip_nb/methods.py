@@ -11,7 +11,8 @@ import numpy as np, pandas as pd, torch, torch.nn as nn, torch.nn.functional as 
 from safetensors.torch import save_file, load_file
 from .core import (RobustCLIPError, parse_eps, set_seed, get_device, config_hash, cache_dir, moved_names,
                                 results_frame, pivot_results, save_results, write_provenance, atomic_target, atomic_write, check_out_dir)
-from .clip import CLIP, ZeroShotClassifier, zero_shot_classifier
+from .clip import CLIP, ZeroShotClassifier, zero_shot_classifier, class_embeddings, positives_mask, multi_positive_ce
+from .threats import RetrievalCE
 from .data import load_dataset, CaptionSet, max_templates
 from .attacks import PGD
 from .evaluate import evaluate_classification, evaluate_retrieval, make_image_attack
@@ -92,6 +93,30 @@ class Method:
         model.load_state_dict(sd, strict=False)
 
     # shared pieces
+    def setup_task(self, clip:CLIP, data:TrainData):
+        "Remember the downstream task of `data`: the frozen class-prompt head (classification) or the caption pool (retrieval)."
+        self.retrieval = not data.is_classification
+        if self.retrieval: self.texts = list(data.texts)      # a batch's targets index into it
+        else: self.head = class_embeddings(clip, data.classnames, data.templates).detach()
+
+    def task(self, clip:CLIP, y:torch.Tensor):
+        "(model, objective, attack target, loss) of the downstream task with the text tower frozen: CE of zero-shot logits over the class prompts, or the in-batch image-caption contrastive loss. `loss(images)` returns (loss, top-1 accuracy)."
+        if not self.retrieval:
+            logits = lambda im: clip.logit_scale * clip.encode_image(im) @ self.head.to(im.device).t()
+            def loss(im):
+                out = logits(im)
+                return F.cross_entropy(out, y), (out.argmax(1) == y).float().mean()
+            return logits, 'ce', y, loss
+        u, inv = y.cpu().unique(return_inverse=True)               # a caption drawn twice is one text with two images
+        inv = inv.to(y.device)
+        with torch.no_grad(): T = clip.encode_text([self.texts[int(j)] for j in u])
+        s = clip.logit_scale.detach()
+        def loss(im):
+            S = s * clip.encode_image(im) @ T.t()
+            i2t, t2i = multi_positive_ce(S, inv)
+            return i2t + t2i, (S.argmax(1) == inv).float().mean()  # accuracy: image -> its caption within the batch
+        return clip.encode_image, RetrievalCE(T, float(s)), positives_mask(inv, len(u)).to(y.device), loss
+
     step, seed = 0, 0 # the current training step and run seed (set by `train_method`)
     def step_seed(self) -> int:
         "A seed that differs between steps and is a function of (run seed, step): a resumed run attacks identically."

@@ -20,7 +20,7 @@ __getattr__ = moved_names(__name__, {'freeze_all_but_visual': 'robustclip_nb.cli
 # %% ../nbs/12_tecoa.ipynb #c156008a
 @register
 class TeCoA(Method):
-    "Supervised adversarial fine-tuning of the vision encoder: CE of zero-shot logits on PGD images."
+    "Supervised adversarial fine-tuning of the vision encoder: CE of zero-shot logits on PGD images (on a caption set: the in-batch image-caption contrastive loss)."
     name, paper, trains = 'tecoa', 'Mao et al. 2023 (as re-implemented for FARE, Schlarmann et al. 2024)', 'vision encoder'
     hparams = dict(attack_steps=5, # PGD steps inside training (paper: 10; 5 at the offline scale to fit the CPU budget)
                    attack_step_size='1/255', # PGD step (paper: 1/255)
@@ -29,20 +29,15 @@ class TeCoA(Method):
     batch_size = 64
 
     def setup(self, clip:CLIP, data:TrainData, eps:float) -> CLIP:
-        if not data.is_classification: raise RobustCLIPError(f"{self.name} needs a labelled classification set, {data.name} has captions")
-        self.W = class_embeddings(clip, data.classnames, data.templates).detach()
+        self.setup_task(clip, data)        # the frozen class-prompt head, or the caption pool (11_methods)
         return freeze_all_but_visual(clip)
-
-    def logits(self, clip:CLIP, x:torch.Tensor) -> torch.Tensor:
-        "Zero-shot logits over the training classes."
-        return clip.logit_scale.detach() * clip.encode_image(x) @ self.W.to(x.device).t()
 
     def loss(self, clip:CLIP, batch):
         x, y = batch
-        f = lambda im: self.logits(clip, im)
-        xa = self.train_attack(f, 'ce')(x, y) if self.adversarial else x
-        z = f(xa)
-        return F.cross_entropy(z, y), {'train_acc': (z.argmax(1) == y).float().mean().item()}
+        model, objective, target, task_loss = self.task(clip, y)
+        xa = self.train_attack(model, objective)(x, target) if self.adversarial else x
+        loss, acc = task_loss(xa)
+        return loss, {'train_acc': acc.item()}
 
 # %% ../nbs/12_tecoa.ipynb #3700a4dc
 @register
