@@ -218,7 +218,8 @@ def run_cost(run:dict) -> dict:
     "FLOPs of one training run: image side, text side (low/high where the text attack makes it an estimate), and what they count."
     F, T = vit_flops(run['arch']), text_flops(run['arch'])
     m, hp, S, B = run['method'], run['hp'], run['steps'], run['batch']
-    C = n_classes(run['dataset']); nt = len(templates_for(run['dataset']))
+    C = n_classes(run['dataset'])                      # None: a caption set (the retrieval objective)
+    nt = len(templates_for(run['dataset'])) if C is not None else 0
     parts = []   # (name, side, flops_lo, flops_hi, formula)
     if m in ('advpt', 'clean-pt'):
         shots = hp.get('shots')
@@ -246,8 +247,11 @@ def run_cost(run:dict) -> dict:
         per = train_image_passes(m, hp)
         parts.append(('steps', 'image', S * B * per * F, S * B * per * F, f'{S} steps x {B} x {per}F'))
         run.update(images=S * B, f_per_image=per)
-    if m in ('tecoa', 'clean-ft', 'advlora', 'clean-lora'):   # setup: the frozen class-prompt head of the training set
-        parts.append(('class prompts (setup)', 'text', C * nt * T, C * nt * T, f'{C} classes x {nt} templates x T'))
+    if m in ('tecoa', 'clean-ft', 'advlora', 'clean-lora'):
+        if C is not None:                                  # setup: the frozen class-prompt head of the training set
+            parts.append(('class prompts (setup)', 'text', C * nt * T, C * nt * T, f'{C} classes x {nt} templates x T'))
+        else:                                              # every step: the batch's captions through the frozen text tower (at most B distinct)
+            parts.append(('captions (per step)', 'text', S * B * T, S * B * T, f'{S} steps x {B} captions x T'))
     run['parts'] = [dict(name=a, side=s, flops_lo=lo, flops_hi=hi, formula=f) for a, s, lo, hi, f in parts]
     for side in ('image', 'text'):
         run[f'{side}_flops_lo'] = sum(x['flops_lo'] for x in run['parts'] if x['side'] == side)
@@ -386,7 +390,8 @@ def eval_advlora(p, runs, L):
     arch = p['model']; F, T = vit_flops(arch), text_flops(arch)
     seen = set()
     for g, label, run in advlora_entries(p):
-        dsets = [p['eval_dataset']] + ([p['retrieval_dataset']] if g in ('adaptation', 'variant') else [])
+        retrieval_training = n_classes(p['train_dataset']) is None       # the notebook scores every model on the retrieval set then
+        dsets = [p['eval_dataset']] + ([p['retrieval_dataset']] if g in ('adaptation', 'variant') or retrieval_training else [])
         eps_list = p['sensitivity_eval_eps'] if g == 'eps' else p['eval_eps']
         key = (run['key'] if run else 'vanilla', tuple(dsets), tuple(eps_list))
         if key in seen: continue                       # the notebook's evaluate_once cache

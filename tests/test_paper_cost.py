@@ -1,6 +1,6 @@
 """benchmarks/paper_cost.py without --measure-cpu (pure arithmetic on gpu.py's FLOP model and the shipped `paper` profile):
 every experiment costed, GPU-hours consistent, FLOPs equal to gpu.py's, training passes proportional to the profile's steps."""
-import copy, json, os, sys
+import copy, math, json, os, sys
 from pathlib import Path
 import pytest
 
@@ -79,7 +79,7 @@ def test_training_passes_scale_with_profile_steps(pc):
     mod = copy.deepcopy(prof)
     mod['experiments']['fare_tecoa']['steps'] *= 3
     mod['experiments']['mmcoa']['steps'] *= 2
-    mod['experiments']['advpt']['steps'] = 600                       # the profile is silent: AdvPT's default (300) applies
+    mod['experiments']['advpt']['epochs'] = 2 * prof['experiments']['advpt']['epochs']   # steps follow the epochs over the few-shot subset
     mod['experiments']['advlora']['method_steps'] = {k: 2 * v for k, v in prof['experiments']['advlora']['method_steps'].items()}
     def flops(p, exp):
         runs, _ = pc.training_runs(p, exp)
@@ -92,13 +92,16 @@ def test_training_passes_scale_with_profile_steps(pc):
             tx = lambda r: sum(x['flops_hi'] for x in r['parts'] if x['side'] == 'text' and 'setup' not in x['name'])
             assert tx(rb) == pytest.approx(factor * tx(ra))
     a, b = flops(prof, 'advpt'), flops(mod, 'advpt')
+    ep, shots = prof['experiments']['advpt']['epochs'], prof['experiments']['advpt']['hparams']['shots']
     for ra, rb in zip(a, b):      # prompt steps double, the bank does not
-        assert ra['steps'] == 300 and rb['steps'] == 600
+        B = prof['experiments']['advpt']['batch_size']
+        assert ra['steps'] == math.ceil(ep * max(1, shots * pc.n_classes(ra['dataset']) // B)) and rb['steps'] == 2 * ra['steps'], ra['label']
         assert rb['text_flops_hi'] == pytest.approx(2 * ra['text_flops_hi']) and rb['image_flops_hi'] == pytest.approx(ra['image_flops_hi'])
     a, b = flops(prof, 'advlora'), flops(mod, 'advlora')
-    for ra, rb in zip(a, b):
+    for ra, rb in zip(a, b):      # on COCO captions: the per-step caption encodings scale with the steps too
         f = 2 if ra['method'] in prof['experiments']['advlora']['method_steps'] else 1
         assert rb['image_flops_hi'] == pytest.approx(f * ra['image_flops_hi']), ra['label']
+        assert rb['text_flops_hi'] == pytest.approx(f * ra['text_flops_hi']), ra['label']
 
 def test_evaluation_bounds(pc, out):
     res = out[0]

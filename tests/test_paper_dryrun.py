@@ -4,7 +4,7 @@ point per set, executed through the same runner and notebooks as `robustclip run
 
 The datasets are chosen so that each experiment reads a different paper-only format: STL-10 binaries (FARE/TeCoA),
 EuroSAT JPEG folders (AdvPT), CIFAR-10 pickles with BERT-Attack's masked LM (MMCoA), PCAM HDF5 and the COCO Karpathy
-captions (AdvLoRA)."""
+captions (AdvLoRA, adapted on the captions with the retrieval objective)."""
 import json
 from pathlib import Path
 import pandas as pd, pytest
@@ -15,7 +15,7 @@ ONE_SET = {'fare_tecoa': dict(train_dataset='stl10', eval_datasets=['stl10']),
            'advpt': dict(datasets=['eurosat'], synergy_dataset='eurosat'),
            'mmcoa': dict(train_dataset='cifar10', eval_datasets=['cifar10'], class_sweep_dataset='cifar10', class_sweep=[2, 10],
                          modes=['multimodal']),
-           'advlora': dict(train_dataset='pcam', eval_dataset='pcam', retrieval_dataset='coco-captions', ranks=[1], sweep_eps=['4/255'],
+           'advlora': dict(train_dataset='coco-captions', eval_dataset='pcam', retrieval_dataset='coco-captions', ranks=[1], sweep_eps=['4/255'],
                            sensitivity_eval_eps=['4/255'], eval_eps=['4/255'], adaptations={'LoRA': ['clean-lora', 'advlora']},
                            variants={'+ cluster init + adaptive scale': {'init': 'cluster', 'adaptive': True}})}
 # Sized for CI: one MMCoA mode (multimodal: both the image and the text attack in training) and AdvLoRA's LoRA pair with
