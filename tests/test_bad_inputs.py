@@ -95,7 +95,7 @@ CLI = {   # name: (argv, a fragment the one-line message must contain)
     'train steps zero': (['train', 'tecoa', *NANO, '--dataset', 'digits', '--steps', '0', '--out', 'run'], '--steps: expected a positive integer'),
     'train root missing': (['train', 'tecoa', *NANO, '--dataset', 'cifar10', '--root', '/no/such', '--out', 'run'], "'/no/such' does not exist"),
     'train root of the wrong format': (['train', 'tecoa', *NANO, '--dataset', 'cifar10', '--root', 'badroot', '--out', 'run'], 'data_batch_1: UnpicklingError'),
-    'train captions for a classification method': (['train', 'tecoa', *NANO, '--dataset', 'tuxpaint-captions', '--out', 'run', '--n-train', '16'], 'needs a labelled classification set'),
+    'train captions for a class-prompt method': (['train', 'advpt', *NANO, '--dataset', 'tuxpaint-captions', '--out', 'run', '--n-train', '16'], 'learns class prompts'),
     'train eval dataset unknown': (['train', 'tecoa', *NANO, '--dataset', 'digits', '--out', 'run', '--eval', '--eval-dataset', 'nosuch'], "unknown dataset 'nosuch'"),
     'train eval eps text': (['train', 'tecoa', *NANO, '--dataset', 'digits', '--out', 'run', '--eval', '--eval-eps', 'abc'], "cannot parse eps='abc'"),
     'train corrupt model config': (['train', 'tecoa', '--model', 'bad.json', '--dataset', 'digits', '--out', 'run'], 'bad.json is not valid JSON'),

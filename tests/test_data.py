@@ -23,7 +23,7 @@ def test_registry_table_is_complete():
         assert (r.task == "classification") == (not pd.isna(r.n_classes))
     paper = {'cifar10', 'cifar100', 'stl10', 'caltech101', 'oxford-pets', 'flowers102', 'dtd', 'eurosat', 'fgvc-aircraft',
              'stanford-cars', 'pcam', 'food101', 'sun397', 'imagenet', 'imagenet-r', 'imagenet-sketch',
-             'coco-captions', 'flickr30k-captions'}
+             'coco-captions', 'flickr30k-captions', 'msrvtt'}
     assert paper <= set(DATASETS)
 
 
@@ -40,7 +40,7 @@ def test_missing_offline_source_names_install_command(tmp_path, name, cmd):
 
 
 @pytest.mark.parametrize('name', ['cifar10', 'cifar100', 'stl10', 'caltech101', 'oxford-pets', 'flowers102', 'eurosat',
-                                  'fgvc-aircraft', 'food101', 'sun397', 'imagenet', 'imagenet-r', 'coco-captions'])
+                                  'fgvc-aircraft', 'food101', 'sun397', 'imagenet', 'imagenet-r', 'coco-captions', 'msrvtt'])
 def test_missing_paper_set_says_where(tmp_path, name):
     with pytest.raises(SourceNotFound, match=str(tmp_path)):
         load_dataset(name, root=tmp_path)
@@ -138,5 +138,5 @@ def test_every_old_name_still_imports_from_data():
 def test_registry_order_does_not_depend_on_which_module_is_imported_first(first):
     code = f"import {first}; import robustclip_nb.data as d; print(','.join(d.DATASETS))"
     names = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, check=True).stdout.strip().split(',')
-    assert len(names) == 28 and names[:3] == ['fashion-mnist', 'mnist-5k', 'digits']
-    assert names.index('gcompris-categories') == 9 and names[10] == 'cifar10' and names[-1] == 'flickr30k-captions'
+    assert len(names) == 29 and names[:3] == ['fashion-mnist', 'mnist-5k', 'digits']
+    assert names.index('gcompris-categories') == 9 and names[10] == 'cifar10' and names[-2:] == ['flickr30k-captions', 'msrvtt']
