@@ -169,7 +169,7 @@ def load_model(name:str, # 'offline-base', 'offline-nano', a published robust mo
         clip = load_clip(ROBUST_MODELS[name].hub, device=device or 'cpu'); clip.name = name; return clip
     if pretrained and str(pretrained).startswith(('hf-hub:', 'local-dir:')):
         clip = load_clip(pretrained, device=device or 'cpu')
-        _same_architecture(OFFLINE_MODELS[name].arch if name in OFFLINE_MODELS else name, clip, pretrained)
+        if name not in OFFLINE_MODELS: _same_architecture(name, clip, pretrained)   # the offline default stands for 'no model named' (the CLI's --model default)
         return clip
     if name in OFFLINE_MODELS:
         if pretrained: 
