@@ -12,7 +12,7 @@ def test_smoke_profile_runs_every_experiment(tmp_path):
     assert st.status.tolist() == ['ok'] * len(names), st.to_string()
     for n in names:
         files = {p.name for p in (tmp_path / 'figs' / n).iterdir()}
-        assert {'results.csv', 'results.provenance.json'} <= files, (n, files)
+        assert {'results.csv', 'results.provenance.json', 'claims.md'} <= files, (n, files)   # every notebook ends with its claims table
         for ext in ('.png', '.pdf', '.md'): assert any(f.endswith(ext) for f in files), (n, ext, files)
         prov = json.loads((tmp_path / 'figs' / n / 'results.provenance.json').read_text())
         assert prov['params']['model'] == 'offline-nano', prov['params']
