@@ -68,5 +68,6 @@ def test_paper_path_dry_run(tmp_path, monkeypatch):
     mm = pd.read_csv(figs / 'mmcoa' / 'results.csv')
     assert {'text', 'multimodal'} <= set(mm.attack)                          # BERT-Attack ran with the fixture masked LM
     al = pd.read_csv(figs / 'advlora' / 'results.csv')
-    assert {'pcam', 'coco-captions'} <= set(al.dataset)
+    assert {'pcam', 'coco-captions', 'msrvtt'} <= set(al.dataset)             # the paper profile's video-text retrieval on the MSR-VTT fixture
+    assert (figs / 'advlora' / 'video_retrieval.md').exists()
     assert any('@' in m for m in al.metric)                                  # Recall@k on the Karpathy-format captions
