@@ -174,7 +174,7 @@ class PGD(Attack):
                  restarts:int=1, # number of random restarts; per sample the best is kept
                  momentum:float=0.0, # MI-FGSM momentum on the L1-normalised gradient; 0 = plain PGD (= RobustVLM's L-inf training loop)
                  track_best:bool=True, # return the best iterate per sample instead of the last one
-                 drop_successful:bool=False, # with track_best: every 10 steps, stop computing on points already successful (evaluation)
+                 drop_successful:bool=False, # with track_best: after each step, stop computing on points already successful (evaluation)
                  seed:int=0):
         super().__init__(model, eps, norm, steps, objective, seed)
         if step_size is None: self.step_size = self.eps / 4
@@ -203,8 +203,8 @@ class PGD(Attack):
                         v = self.momentum * v + g / _bview(g.abs().flatten(1).sum(1).clamp_min(1e-12), g)
                         g = v
                     xa = project_to_threat(x0, xa + self.step_size * steepest_direction(g, self.norm), self.eps, self.norm)
-                    if self.track_best and self.drop_successful and best.has_succ and (i + 1) % 10 == 0 and i + 1 < self.steps:
-                        live = ~(best.succ if pos is None else best.succ[pos])      # one host sync per 10 steps
+                    if self.track_best and self.drop_successful and best.has_succ and i + 1 < self.steps:
+                        live = ~(best.succ if pos is None else best.succ[pos])      # one host sync per step
                         if not live.all():
                             if not live.any(): break
                             sel = live.nonzero().squeeze(1)
@@ -236,7 +236,7 @@ class APGD(Attack):
                  rho:float=0.75, # condition-1 threshold on the fraction of loss-increasing steps
                  alpha:float=0.75, # momentum weight of the new step (1 - alpha on the previous one)
                  skip_successful:bool=True, # leave points whose clean input already succeeds (misclassified) unchanged
-                 drop_successful:bool=False, # at each checkpoint, stop computing on points already successful (evaluation: their verdict is final)
+                 drop_successful:bool=False, # after each step, stop computing on points already successful (evaluation: their verdict is final)
                  eot_iter:int=1, # gradients averaged over this many passes per step (randomised defences; AutoAttack's 'rand' uses 20)
                  seed:int=0):
         super().__init__(model, eps, norm, steps, objective, seed)
@@ -297,15 +297,15 @@ class APGD(Attack):
                     xa = torch.where(_bview(reduce, x0), x_best, xa); g = torch.where(_bview(reduce, x0), g_best, g)
                     counter, k = 0, max(k - dec, kmin)
                     n_incr.zero_()
-                    if drop:                            # one host sync per checkpoint: points already fooled stop here
-                        live = ~(best.succ if pos is None else best.succ[pos])
-                        if not live.all():
-                            if not live.any(): break
-                            sel = live.nonzero().squeeze(1)
-                            pos = sel if pos is None else pos[sel]
-                            x0, xa, x_old, g, loss, l_prev = x0[sel], xa[sel], x_old[sel], g[sel], loss[sel], l_prev[sel]
-                            x_best, g_best, l_best, l_best_last = x_best[sel], g_best[sel], l_best[sel], l_best_last[sel]
-                            step, n_incr, reduced_last, tgt = step[sel], n_incr[sel], reduced_last[sel], _take(tgt, sel)
+                if drop and i + 1 < n:                  # one host sync per step: points already fooled stop here
+                    live = ~(best.succ if pos is None else best.succ[pos])
+                    if not live.all():
+                        if not live.any(): break
+                        sel = live.nonzero().squeeze(1)
+                        pos = sel if pos is None else pos[sel]
+                        x0, xa, x_old, g, loss, l_prev = x0[sel], xa[sel], x_old[sel], g[sel], loss[sel], l_prev[sel]
+                        x_best, g_best, l_best, l_best_last = x_best[sel], g_best[sel], l_best[sel], l_best_last[sel]
+                        step, n_incr, reduced_last, tgt = step[sel], n_incr[sel], reduced_last[sel], _take(tgt, sel)
         return best
 
     def perturb(self, x, target):
