@@ -377,7 +377,7 @@ def cmd_run(a):
         return None
     profile = dry_run_profile(a.profile, scale=a.scale or 2, nbs_dir=a.nbs_dir) if a.dry_run else a.profile
     df = run_experiments(profile, only=_split_list(a.only) if a.only else None, out=a.out, figures_dir=a.figures_dir,
-                         force=a.force, nbs_dir=a.nbs_dir, progress=not a.quiet)
+                         force=a.force, nbs_dir=a.nbs_dir, progress=not a.quiet, jobs=a.jobs)
     with pd.option_context('display.max_colwidth', 120, 'display.width', 250): print(df.drop(columns='notebook').to_string(index=False))
     bad = df[df.status == 'failed']
     if len(bad):
@@ -413,6 +413,7 @@ def _run_parser(sub):
     r.add_argument('--out', default='runs', help='where executed notebooks, logs and done-markers go (default: runs/)')
     r.add_argument('--figures-dir', default='figures', help='root of the figures and tables (default: figures/)')
     r.add_argument('--force', action='store_true', help='rerun experiments whose outputs are complete')
+    r.add_argument('--jobs', type=_positive_int, default=1, help='experiments run at once, each with cores/JOBS torch threads (default 1)')
     r.add_argument('--nbs-dir', default=None, help='directory of the experiment notebooks (default: nbs/experiments)')
     r.add_argument('--list', action='store_true', help='list the shipped profiles and exit')
     r.add_argument('--dry-run', action='store_true', help='the profile at its real shapes on the CPU: random weights of the same architectures, '

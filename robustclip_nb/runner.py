@@ -86,6 +86,29 @@ def _environ(env:dict):
             if v is None: os.environ.pop(k, None)
             else: os.environ[k] = v
 
+def _execute(name:str, src:Path, rd:Path, fig:Path, params:dict, env:dict, key:str, kernel:str) -> dict:
+    "Execute one experiment notebook, here or in a worker process; its status row (a failure is recorded, never raised)."
+    import papermill as pm
+    t0, done = time.time(), rd/'done.json'
+    row = {'experiment': name, 'status': 'failed', 'seconds': 0.0, 'error': '', 'notebook': str(rd/f'{name}.ipynb')}
+    try:
+        rd.mkdir(parents=True, exist_ok=True); done.unlink(missing_ok=True); (rd/'error.txt').unlink(missing_ok=True)   # no stale failure report
+        fig.mkdir(parents=True, exist_ok=True)
+        (rd/'parameters.json').write_text(json.dumps(params, indent=1))
+        with _environ(env):
+            pm.execute_notebook(str(src), str(rd/f'{name}.ipynb'), parameters=params, kernel_name=kernel, cwd=str(rd),
+                                progress_bar=False, log_output=False)
+        secs = time.time() - t0
+        done.write_text(json.dumps({'key': key, 'seconds': round(secs, 1), 'outputs': _outputs(fig), 'params': params,
+                                    'env': {k: v for k, v in env.items() if k not in _THREAD_KEYS}}, indent=1))
+        return {**row, 'status': 'ok', 'seconds': round(secs, 1)}
+    except Exception as e:
+        rd.mkdir(parents=True, exist_ok=True)
+        (rd/'error.txt').write_text(''.join(traceback.format_exception(e)))
+        return {**row, 'seconds': round(time.time() - t0, 1), 'error': _error_line(e)}
+
+_THREAD_KEYS = ('ROBUSTCLIP_THREADS', 'OMP_NUM_THREADS')
+
 def run_experiments(profile='quick', # profile name, path or dict
                     only:list[str]|None=None, # run only these experiments
                     out='runs', # run directory: executed notebooks, logs, done markers (under <out>/<profile>)
@@ -93,9 +116,10 @@ def run_experiments(profile='quick', # profile name, path or dict
                     force:bool=False, # rerun complete experiments
                     nbs_dir=None, # experiment notebooks (default: nbs/experiments)
                     kernel:str='python3', progress:bool=True, # Jupyter kernel; show progress
+                    jobs:int=1, # experiments run at once, each in its own kernel with cores/jobs torch threads
                    ) -> pd.DataFrame:
     "Run a profile's experiment notebooks with papermill; one status row per experiment."
-    import papermill as pm
+    if not (isinstance(jobs, int) and not isinstance(jobs, bool) and jobs >= 1): raise RobustCLIPError(f"jobs must be an integer >= 1, got {jobs!r}")
     prof = load_profile(profile)
     src_dir = experiments_dir(nbs_dir)
     check_kernel(kernel)
@@ -113,12 +137,10 @@ def run_experiments(profile='quick', # profile name, path or dict
         env.update(ROBUSTCLIP_DATA=str(root), ROBUSTCLIP_MASKED_LM=str(root/'models'/'bert-base-uncased-random'),
                    ROBUSTCLIP_CACHE=str((run_root/'cache').resolve()))   # random-weight runs stay out of the user's cache
         fig_root = fig_root/prof['name']           # never over a real run's figures
-    rows = []
-    bar = _progress(names, disable=not progress, desc=f"profile {prof['name']}")
-    for name in bar:
-        bar.set_postfix_str(name)
-        t0, src = time.time(), src_dir/f'{name}.ipynb'
-        row = {'experiment': name, 'status': 'failed', 'seconds': 0.0, 'error': '', 'notebook': ''}
+    rows, todo = {}, []
+    for name in names:                           # check every experiment first: what is complete, what cannot start
+        src, rd = src_dir/f'{name}.ipynb', run_root/name
+        row = {'experiment': name, 'status': 'failed', 'seconds': 0.0, 'error': '', 'notebook': str(rd/f'{name}.ipynb')}
         try:
             if not src.exists(): raise RobustCLIPError(f"no notebook {src}")
             declared = notebook_parameters(src)
@@ -127,25 +149,35 @@ def run_experiments(profile='quick', # profile name, path or dict
             extra = sorted(set(params) - set(declared))
             if extra: raise RobustCLIPError(f"parameter {extra[0]!r} is not declared in {src.name}'s parameters cell")
             key = config_hash({'params': params, 'env': env, 'notebook': _nb_hash(src)})
-            rd = run_root/name; done = rd/'done.json'
+            done = rd/'done.json'
             if not force and done.exists():
                 d = json.loads(done.read_text())
                 if d.get('key') == key and all((fig/o).exists() for o in d.get('outputs', [])):
-                    rows.append({**row, 'status': 'skipped', 'notebook': str(rd/f'{name}.ipynb')}); continue
-            rd.mkdir(parents=True, exist_ok=True); done.unlink(missing_ok=True); (rd/'error.txt').unlink(missing_ok=True)   # no stale failure report
-            fig.mkdir(parents=True, exist_ok=True)
-            (rd/'parameters.json').write_text(json.dumps(params, indent=1))
-            with _environ(env):
-                pm.execute_notebook(str(src), str(rd/f'{name}.ipynb'), parameters=params, kernel_name=kernel, cwd=str(rd),
-                                    progress_bar=False, log_output=False)
-            secs = time.time() - t0
-            done.write_text(json.dumps({'key': key, 'seconds': round(secs, 1), 'outputs': _outputs(fig), 'params': params, 'env': env}, indent=1))
-            rows.append({**row, 'status': 'ok', 'seconds': round(secs, 1), 'notebook': str(rd/f'{name}.ipynb')})
+                    rows[name] = {**row, 'status': 'skipped'}; continue
+            todo.append(dict(name=name, src=src, rd=rd, fig=fig, params=params, env=env, key=key, kernel=kernel))
         except Exception as e:
-            (run_root/name).mkdir(parents=True, exist_ok=True)
-            (run_root/name/'error.txt').write_text(''.join(traceback.format_exception(e)))
-            rows.append({**row, 'seconds': round(time.time() - t0, 1), 'error': _error_line(e), 'notebook': str(run_root/name/f'{name}.ipynb')})
-    df = pd.DataFrame(rows)
+            rd.mkdir(parents=True, exist_ok=True)
+            (rd/'error.txt').write_text(''.join(traceback.format_exception(e)))
+            rows[name] = {**row, 'error': _error_line(e)}
+    bar = _progress(total=len(todo), disable=not progress, desc=f"profile {prof['name']}")
+    if jobs == 1 or len(todo) <= 1:
+        for t in todo:
+            bar.set_postfix_str(t['name']); rows[t['name']] = _execute(**t); bar.update(1)
+    else:                                        # worker processes; each kernel gets its share of the cores
+        import concurrent.futures as cf, multiprocessing as mp
+        from robustclip_nb import runner as pkg   # a worker process imports _execute from the package (here: itself)
+        threads = {k: os.environ.get('ROBUSTCLIP_THREADS') or str(max(1, (os.cpu_count() or 1) // jobs)) for k in _THREAD_KEYS}
+        with cf.ProcessPoolExecutor(max_workers=min(jobs, len(todo)), mp_context=mp.get_context('spawn')) as pool:
+            futs = {pool.submit(pkg._execute, **{**t, 'env': {**t['env'], **threads}}): t for t in todo}
+            for f in cf.as_completed(futs):
+                t = futs[f]
+                try: rows[t['name']] = f.result()
+                except Exception as e:           # the worker process itself died (killed, out of memory)
+                    rows[t['name']] = {'experiment': t['name'], 'status': 'failed', 'seconds': 0.0, 'notebook': str(t['rd']/f"{t['name']}.ipynb"),
+                                       'error': f"worker process died: {_error_line(e)}"}
+                bar.set_postfix_str(t['name']); bar.update(1)
+    bar.close()
+    df = pd.DataFrame([rows[n] for n in names])
     df.to_csv(run_root/'status.csv', index=False)
     return df
 
