@@ -8,7 +8,10 @@ On one model, the same points and the same radii, in one run:
   - the reference AutoAttack (fra31/auto-attack, version 'custom' with apgd-ce and apgd-t), when --reference names a
     checkout of it (it is not on PyPI); the script says when it is absent.
 For each implementation and radius: the robust accuracy after APGD-CE and after the whole suite, the wall time, the
-points that it breaks and ours does not (and the reverse), and the time ratio against ours.
+points that it breaks and ours does not (and the reverse), and the time ratio against ours. Per radius also an upper bound on the speed-up that
+any full-strength implementation can have over the reference at equal cost per forward-backward pass: the points that
+stay robust must go through every iteration of APGD-CE and of each APGD-T target wherever they run, so the reference's
+work (APGD-CE on every clean-correct point, each target on at most the APGD-CE survivors) divided by that minimum.
 
 With --fab, FAB-T alone (9 target classes, --steps iterations each, 1 restart) on the same points: ours
 (robustclip_nb.attacks.FAB, which stops on a point once it is broken within eps) against the reference's FABAttack_PT
@@ -30,7 +33,7 @@ def parse():
     p.add_argument('--out', default=None, help='write the JSON records here')
     p.add_argument('--reference', default=None, help='path of a checkout of fra31/auto-attack (the folder that holds autoattack/)')
     p.add_argument('--threads', type=int, default=1, help='torch CPU threads (1: the quietest timings)')
-    p.add_argument('--eps', default='2/255,4/255', help='L-inf radii, comma-separated')
+    p.add_argument('--eps', default='2/255,4/255,8/255', help='L-inf radii, comma-separated')
     p.add_argument('--n', type=int, default=500, help='Fashion-MNIST test points')
     p.add_argument('--batch', type=int, default=250)
     p.add_argument('--steps', type=int, default=100, help='iterations of each APGD run')
@@ -131,13 +134,18 @@ def main():
                 ce_only = reference_suite(model, e, a.steps, a.reference); ce_only.attacks_to_run = ['apgd-ce']
                 with contextlib.redirect_stdout(io.StringIO()): adv_ce = ce_only.run_standard_evaluation(x, y, bs=a.batch)
                 res['reference AutoAttack'] = (robust_flags(model, adv, y, a.batch), robust_flags(model, adv_ce, y, a.batch) & clean, dt)
-            mine, _, t_mine = res['robustclip_nb']
+            mine, mine_ce, t_mine = res['robustclip_nb']
+            T = min(9, int(model(x[:1]).shape[1]) - 1)
+            ref_work = int(clean.sum()) * (a.steps + 1) + T * int(mine_ce.sum()) * (a.steps + 1)   # reference: APGD-CE on every clean-correct point, each target on at most the APGD-CE survivors
+            min_work = int(mine.sum()) * a.steps * (1 + T)    # any full-strength suite: every stage in full on each point that stays robust
+            bound = round(ref_work / min_work, 3) if min_work else None
             for impl, (ok, ok_ce, dt) in res.items():
                 records.append(dict(suite='apgd-ce+apgd-t', eps=round(e, 8), eps_255=round(e * 255, 3), impl=impl, n=len(y), steps=a.steps,
                                     clean=round(clean.float().mean().item(), 4), after_apgd_ce=round(ok_ce.float().mean().item(), 4),
                                     robust=round(ok.float().mean().item(), 4), seconds=round(dt, 2),
                                     time_vs_ours=round(dt / t_mine, 3),
-                                    they_break_we_do_not=int((mine & ~ok).sum()), we_break_they_do_not=int((ok & ~mine).sum())))
+                                    they_break_we_do_not=int((mine & ~ok).sum()), we_break_they_do_not=int((ok & ~mine).sum()),
+                                    max_speedup_full_strength=bound))
         if a.fab or a.fab_only:
             fr = fab_runs(model, x, y, e, a.steps, a.batch, a, ref_ok, int(model(x[:1]).shape[1]))
             mine, t_mine = fr['robustclip_nb']
@@ -152,6 +160,10 @@ def main():
         ce = f"{r['after_apgd_ce']:8.3f}" if r['after_apgd_ce'] is not None else f"{'-':>8}"
         print(f"{r['suite']:15} {r['eps_255']:>5g}/255 {r['impl']:22} {r['clean']:6.3f} {ce} {r['robust']:6.3f} {r['seconds']:8.1f} "
               f"{r['time_vs_ours']:9.2f} {r['they_break_we_do_not']:19d} {r['we_break_they_do_not']:19d}")
+    for r in records:
+        if r.get('max_speedup_full_strength') and r['impl'] == 'robustclip_nb':
+            print(f"{r['eps_255']:g}/255: no implementation that runs APGD-CE and every APGD-T target in full on the points that stay robust "
+                  f"can be more than {r['max_speedup_full_strength']:.2f}x faster than the reference at equal cost per pass")
     if a.out:
         import importlib.metadata as md
         vers = {}
