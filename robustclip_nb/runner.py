@@ -36,6 +36,9 @@ def load_profile(profile:str|Path|dict) -> dict:
     if not isinstance(p.get('experiments'), dict) or not p['experiments']:
         raise RobustCLIPError("a profile needs an 'experiments' mapping: {notebook name: {parameter: value}}")
     p.setdefault('defaults', {}); p.setdefault('name', 'custom')
+    m = p.setdefault('minutes', {})
+    if not isinstance(m, dict) or (bad := [k for k, v in m.items() if k not in p['experiments'] or isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0]):
+        raise RobustCLIPError(f"a profile's 'minutes' maps its experiments to their expected wall minutes; bad entry: {bad[0] if isinstance(m, dict) else m!r}")
     return p
 
 # %% ../nbs/20_runner.ipynb #9bcaa0de
@@ -165,6 +168,7 @@ def run_experiments(profile='quick', # profile name, path or dict
             bar.set_postfix_str(t['name']); rows[t['name']] = _execute(**t); bar.update(1)
     else:                                        # worker processes; each kernel gets its share of the cores
         import concurrent.futures as cf, multiprocessing as mp
+        todo.sort(key=lambda t: -prof['minutes'].get(t['name'], 0))   # the longest first (stable: the profile's order otherwise)
         from robustclip_nb import runner as pkg   # a worker process imports _execute from the package (here: itself)
         threads = {k: os.environ.get('ROBUSTCLIP_THREADS') or str(max(1, (os.cpu_count() or 1) // jobs)) for k in _THREAD_KEYS}
         with cf.ProcessPoolExecutor(max_workers=min(jobs, len(todo)), mp_context=mp.get_context('spawn')) as pool:
