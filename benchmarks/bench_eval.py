@@ -135,7 +135,7 @@ def main():
                 with contextlib.redirect_stdout(io.StringIO()): adv_ce = ce_only.run_standard_evaluation(x, y, bs=a.batch)
                 res['reference AutoAttack'] = (robust_flags(model, adv, y, a.batch), robust_flags(model, adv_ce, y, a.batch) & clean, dt)
             mine, mine_ce, t_mine = res['robustclip_nb']
-            T = min(9, int(model(x[:1]).shape[1]) - 1)
+            C = int(model(x[:1]).shape[1]); T = min(9, C - 1) if C > 2 else 0   # APGD-T targets (none on 2-class sets, as in the reference)
             ref_work = int(clean.sum()) * (a.steps + 1) + T * int(mine_ce.sum()) * (a.steps + 1)   # reference: APGD-CE on every clean-correct point, each target on at most the APGD-CE survivors
             min_work = int(mine.sum()) * a.steps * (1 + T)    # any full-strength suite: every stage in full on each point that stays robust
             bound = round(ref_work / min_work, 3) if min_work else None
