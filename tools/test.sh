@@ -22,4 +22,4 @@ $PY tools/docs.py || fail "the documentation site does not build: see the mkdocs
 echo "== nbdev_test (one worker: parallel notebooks make torch threads fight on 2 cores)"
 ( cd nbs && ../.venv/bin/nbdev_test --n_workers 1 --timing --skip_folder_re '^(experiments$|[_.])' )
 echo "== pytest"
-$PY -m pytest -q --durations=8 tests
+$PY -m pytest -q --durations=8 -o tmp_path_retention_policy=failed tests
