@@ -19,7 +19,7 @@ phase $RC base --name offline-base || exit 1
 ( export OMP_NUM_THREADS=1 ROBUSTCLIP_THREADS=1
   phase $RC eval --model offline-base --dataset offline --out $OUT/clean.csv
   c=$?
-  phase $RC eval --model offline-base --dataset fashion-mnist --n 200 --attack aa --eps 4/255 --out $OUT/aa_fashion-mnist.csv
+  phase $RC eval --model offline-base --dataset fashion-mnist --n 100 --attack aa --eps 4/255 --out $OUT/aa_fashion-mnist.csv
   exit $(( c || $? )) ) &
 side=$!
 phase $RC run --profile quick --jobs 2 --out runs --figures-dir figures; batch=$?
