@@ -8,10 +8,9 @@ import os, json, time, hashlib
 from pathlib import Path
 import numpy as np, pandas as pd, torch, torch.nn as nn, torch.nn.functional as F
 from safetensors.torch import save_file, load_file
-from open_clip.transformer import text_global_pool
 from .core import RobustCLIPError, parse_eps, config_hash, moved_names, results_frame
 from .core import progress as progress_bar   # `progress` is also the name of the functions' on/off flag
-from .clip import CLIP, ZeroShotClassifier
+from .clip import CLIP, ZeroShotClassifier, text_tower
 from .attacks import PGD
 from .threats import ImageEmbedder, EmbeddingKL
 from .methods import Method, register, fingerprint
@@ -43,13 +42,7 @@ def encode_text_embeddings(clip:CLIP, # the (frozen) model whose text tower is u
     L, W = m.positional_embedding.shape
     if emb.ndim != 3 or tuple(emb.shape[1:]) != (L, W) or tuple(tokens.shape) != tuple(emb.shape[:2]):
         raise RobustCLIPError(f"expected embeddings (B, {L}, {W}) and tokens (B, {L}), got {tuple(emb.shape)} and {tuple(tokens.shape)}")
-    cast = m.transformer.get_cast_dtype()
-    x = emb.to(cast) + m.positional_embedding.to(cast)
-    x = m.transformer(x, attn_mask=m.attn_mask)
-    x = m.ln_final(x)
-    x = text_global_pool(x, tokens, m.text_pool_type, eos_token_id=getattr(m, 'text_eos_id', None))
-    if m.text_projection is not None:
-        x = m.text_projection(x) if isinstance(m.text_projection, nn.Linear) else x @ m.text_projection
+    x = text_tower(m, tokens, emb)
     return F.normalize(x, dim=-1) if normalize else x
 
 # %% ../nbs/14_advpt.ipynb #22a3f896

@@ -12,8 +12,8 @@ from torchvision import transforms as T
 from .core import RobustCLIPError, check_images, get_device
 
 # %% auto #0
-__all__ = ['CONFIG_DIR', 'OPEN_CLIP_WEIGHTS', 'CLIP', 'hub_reachable', 'RandomInitWarning', 'hf_cache_dir', 'hub_snapshot',
-           'load_clip', 'text_fingerprint', 'text_embeddings', 'class_embeddings', 'ZeroShotClassifier',
+__all__ = ['CONFIG_DIR', 'OPEN_CLIP_WEIGHTS', 'CLIP', 'text_tower', 'hub_reachable', 'RandomInitWarning', 'hf_cache_dir',
+           'hub_snapshot', 'load_clip', 'text_fingerprint', 'text_embeddings', 'class_embeddings', 'ZeroShotClassifier',
            'zero_shot_classifier', 'similarity', 'positives_mask', 'VideoCLIP', 'multi_positive_ce',
            'multi_positive_clip_loss', 'freeze_all_but_visual']
 
@@ -71,10 +71,48 @@ class CLIP(nn.Module):
                    ) -> torch.Tensor:
         "Text embeddings of strings or token ids."
         tok = texts if isinstance(texts, torch.Tensor) else self.tokenize(texts)
-        f = self.model.encode_text(tok)
+        f = text_tower(self.model, tok)
         return F.normalize(f, dim=-1) if normalize else f
 
     def forward(self, x): return self.encode_image(x)
+
+# %% ../nbs/02_clip.ipynb #2eeafef4
+def _cuts_text(m:nn.Module) -> bool:
+    "Whether `m` is an open_clip CLIP whose text transformer is causal and pools at the end-of-text token."
+    need = ('token_embedding', 'positional_embedding', 'transformer', 'ln_final', 'text_projection')
+    return (all(hasattr(m, a) for a in need) and getattr(m, 'attn_mask', None) is not None
+            and getattr(m, 'text_pool_type', 'argmax') in ('argmax', 'eos'))
+
+def _pooled_position(m:nn.Module, tokens:torch.Tensor) -> torch.Tensor:
+    "Where open_clip reads each text's embedding: the end-of-text token (the largest id, or the first `text_eos_id`)."
+    if getattr(m, 'text_pool_type', 'argmax') == 'argmax': return tokens.argmax(dim=-1)
+    return (tokens == m.text_eos_id).int().argmax(dim=-1)
+
+def text_tower(m:nn.Module, # an open_clip model (`CLIP.model`)
+               tokens:torch.Tensor, # (B, L) token ids, L = the context length
+               emb:torch.Tensor|None=None, # (B, L, W) token embeddings to use instead of looking `tokens` up (prompt tuning)
+              ) -> torch.Tensor:
+    "open_clip's `encode_text` (unnormalised), run only up to each text's end-of-text token, texts of like length together."
+    if not _cuts_text(m):
+        if emb is not None: raise RobustCLIPError(f"{type(m).__name__} has no causal built-in text transformer to take token embeddings")
+        return m.encode_text(tokens)
+    L = m.positional_embedding.shape[0]
+    if tokens.ndim != 2 or tokens.shape[1] != L: raise RobustCLIPError(f"expected token ids (B, {L}), got {tuple(tokens.shape)}")
+    if emb is None: emb = m.token_embedding(tokens)
+    cast = m.transformer.get_cast_dtype()
+    pos = _pooled_position(m, tokens)
+    group = (pos + 1).clamp(min=8).float().log2().ceil().exp2().clamp(max=L).long()   # 8, 16, 32, ... tokens
+    outs, order = [], []
+    for g in group.unique().tolist():
+        idx = (group == g).nonzero().squeeze(1)
+        n = int(pos[idx].max()) + 1
+        x = emb[idx, :n].to(cast) + m.positional_embedding[:n].to(cast)
+        x = m.ln_final(m.transformer(x, attn_mask=m.attn_mask[:n, :n]))
+        outs.append(x[torch.arange(len(idx), device=x.device), pos[idx]]); order.append(idx)
+    x = torch.cat(outs)[torch.argsort(torch.cat(order))] if len(outs) > 1 else outs[0]
+    if m.text_projection is not None:
+        x = m.text_projection(x) if isinstance(m.text_projection, nn.Linear) else x @ m.text_projection
+    return x
 
 # %% ../nbs/02_clip.ipynb #501470d5
 def hub_reachable(host:str='huggingface.co', port:int=443, timeout:float=2.0) -> bool:
