@@ -8,6 +8,7 @@ import os, re, socket, json, hashlib, warnings, collections
 from pathlib import Path
 import torch, torch.nn as nn, torch.nn.functional as F
 import open_clip
+from open_clip.transformer import text_global_pool
 from torchvision import transforms as T
 from .core import RobustCLIPError, check_images, get_device
 
@@ -77,10 +78,11 @@ class CLIP(nn.Module):
     def forward(self, x): return self.encode_image(x)
 
 # %% ../nbs/02_clip.ipynb #2eeafef4
+_TEXT_PARTS = ('token_embedding', 'positional_embedding', 'transformer', 'ln_final', 'text_projection')
+
 def _cuts_text(m:nn.Module) -> bool:
-    "Whether `m` is an open_clip CLIP whose text transformer is causal and pools at the end-of-text token."
-    need = ('token_embedding', 'positional_embedding', 'transformer', 'ln_final', 'text_projection')
-    return (all(hasattr(m, a) for a in need) and getattr(m, 'attn_mask', None) is not None
+    "Whether `m` has open_clip's built-in text transformer, causal and pooling at the end-of-text token."
+    return (all(hasattr(m, a) for a in _TEXT_PARTS) and getattr(m, 'attn_mask', None) is not None
             and getattr(m, 'text_pool_type', 'argmax') in ('argmax', 'eos'))
 
 def _pooled_position(m:nn.Module, tokens:torch.Tensor) -> torch.Tensor:
@@ -93,23 +95,33 @@ def text_tower(m:nn.Module, # an open_clip model (`CLIP.model`)
                emb:torch.Tensor|None=None, # (B, L, W) token embeddings to use instead of looking `tokens` up (prompt tuning)
               ) -> torch.Tensor:
     "open_clip's `encode_text` (unnormalised), run only up to each text's end-of-text token, texts of like length together."
-    if not _cuts_text(m):
-        if emb is not None: raise RobustCLIPError(f"{type(m).__name__} has no causal built-in text transformer to take token embeddings")
+    if not all(hasattr(m, a) for a in _TEXT_PARTS):          # a separate text tower (CustomTextCLIP, Hugging Face)
+        if emb is not None: raise RobustCLIPError(f"{type(m).__name__} has a separate text tower, which does not take token embeddings")
         return m.encode_text(tokens)
-    L = m.positional_embedding.shape[0]
+    L, W = m.positional_embedding.shape
     if tokens.ndim != 2 or tokens.shape[1] != L: raise RobustCLIPError(f"expected token ids (B, {L}), got {tuple(tokens.shape)}")
-    if emb is None: emb = m.token_embedding(tokens)
+    if emb is None:
+        if not _cuts_text(m) or not len(tokens): return m.encode_text(tokens)
+        emb = m.token_embedding(tokens)
+    elif tuple(emb.shape) != (len(tokens), L, W):
+        raise RobustCLIPError(f"expected embeddings ({len(tokens)}, {L}, {W}) for tokens {tuple(tokens.shape)}, got {tuple(emb.shape)}")
     cast = m.transformer.get_cast_dtype()
-    pos = _pooled_position(m, tokens)
-    group = (pos + 1).clamp(min=8).float().log2().ceil().exp2().clamp(max=L).long()   # 8, 16, 32, ... tokens
-    outs, order = [], []
-    for g in group.unique().tolist():
-        idx = (group == g).nonzero().squeeze(1)
-        n = int(pos[idx].max()) + 1
-        x = emb[idx, :n].to(cast) + m.positional_embedding[:n].to(cast)
-        x = m.ln_final(m.transformer(x, attn_mask=m.attn_mask[:n, :n]))
-        outs.append(x[torch.arange(len(idx), device=x.device), pos[idx]]); order.append(idx)
-    x = torch.cat(outs)[torch.argsort(torch.cat(order))] if len(outs) > 1 else outs[0]
+    if not _cuts_text(m) or not len(tokens):                 # the whole context, pooled as open_clip pools
+        x = m.ln_final(m.transformer(emb.to(cast) + m.positional_embedding.to(cast), attn_mask=m.attn_mask))
+        x = text_global_pool(x, tokens, getattr(m, 'text_pool_type', 'argmax'), eos_token_id=getattr(m, 'text_eos_id', None))
+    else:
+        pos = _pooled_position(m, tokens)
+        pos_cpu = pos.cpu()                                      # the grouping is decided on the host, once
+        group = (pos_cpu + 1).clamp(min=8).float().log2().ceil().exp2().clamp(max=L).long()   # 8, 16, 32, ... tokens
+        outs, order = [], []
+        for g in group.unique().tolist():
+            idx = (group == g).nonzero().squeeze(1)
+            n = int(pos_cpu[idx].max()) + 1
+            idx = idx.to(tokens.device)
+            x = emb[idx, :n].to(cast) + m.positional_embedding[:n].to(cast)
+            x = m.ln_final(m.transformer(x, attn_mask=m.attn_mask[:n, :n]))
+            outs.append(x[torch.arange(len(idx), device=x.device), pos[idx]]); order.append(idx)
+        x = torch.cat(outs)[torch.argsort(torch.cat(order))] if len(outs) > 1 else outs[0]
     if m.text_projection is not None:
         x = m.text_projection(x) if isinstance(m.text_projection, nn.Linear) else x @ m.text_projection
     return x
